@@ -1,0 +1,123 @@
+"""The one exception tree of synthguard.
+
+Every error a user can cause, or a file can cause, is one of these; each carries the context that is
+known where it is raised (the path, the container, the offset), and a message that says what is wrong
+and, where it helps, what to do. ``cli/errors.py`` maps the tree to exit codes; the web layer maps it to
+HTTP statuses. Expected outcomes are values, not exceptions: a file without a label is a ``Detection``
+with ``found=False``, not an error.
+
+::
+
+    SynthguardError
+    ├── UsageError                  bad arguments or options (exit 2, HTTP 400)
+    ├── ConfigError                 settings that cannot be loaded or make no sense
+    ├── LabelError                  the AIGC label itself
+    │   ├── InvalidLabelError       malformed JSON, missing member, bad characters, Label not 1/2/3
+    │   └── InvalidProviderCodeError
+    ├── SignatureError              a key that cannot be loaded, an algorithm not known
+    └── MediaError                  a file (``path`` attached where known)
+        ├── UnsupportedFormatError  the format found (named) has no carrier here
+        ├── CorruptMediaError       truncated or inconsistent structure (``offset`` where known)
+        ├── MediaLimitError         a structure larger than a safety limit (hostile or absurd input)
+        └── WriteVerificationError  what was written did not read back (never left on disk)
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ConfigError",
+    "CorruptMediaError",
+    "InvalidLabelError",
+    "InvalidProviderCodeError",
+    "LabelError",
+    "MediaError",
+    "MediaLimitError",
+    "SignatureError",
+    "SynthguardError",
+    "UnsupportedFormatError",
+    "UsageError",
+    "WriteVerificationError",
+]
+
+
+class SynthguardError(Exception):
+    """Base of every error synthguard raises on purpose."""
+
+
+class UsageError(SynthguardError):
+    """The caller asked for something that cannot be done as asked."""
+
+
+class ConfigError(SynthguardError):
+    """Settings are missing, unreadable or inconsistent."""
+
+
+class LabelError(SynthguardError):
+    """Something is wrong with an AIGC label."""
+
+
+class InvalidLabelError(LabelError):
+    """A label that does not follow GB 45438 Annex E (or this project's stricter writing rules)."""
+
+
+class InvalidProviderCodeError(LabelError):
+    """A provider code that does not follow TC260-PG-20252A."""
+
+
+class SignatureError(SynthguardError):
+    """A signing or verification key or algorithm that cannot be used."""
+
+
+class MediaError(SynthguardError):
+    """A problem with a media file; ``path`` names it when known."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.path}: {message}" if self.path else message
+
+    def with_path(self, path: str | os.PathLike[str]) -> MediaError:
+        """Attach the path once it is known (parsers work on streams, callers know the name)."""
+        if self.path is None:
+            self.path = os.fspath(path)
+        return self
+
+
+class UnsupportedFormatError(MediaError):
+    """The bytes are of a format that has no label carrier here; ``format_found`` names it."""
+
+    def __init__(
+        self, format_found: str, *, path: str | os.PathLike[str] | None = None, hint: str = ""
+    ) -> None:
+        self.format_found = format_found
+        message = f"unsupported format: {format_found}"
+        super().__init__(f"{message} ({hint})" if hint else message, path=path)
+
+
+class CorruptMediaError(MediaError):
+    """Truncated or inconsistent structure; ``offset`` is the byte position where it was noticed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.offset = offset
+        if offset is not None:
+            message = f"{message} (at byte {offset})"
+        super().__init__(message, path=path)
+
+
+class MediaLimitError(MediaError):
+    """A structure exceeds a safety limit (an XML bomb, a 2^64-byte box, a huge metadata block)."""
+
+
+class WriteVerificationError(MediaError):
+    """The labeled output did not read back with the intended label; the output was discarded."""

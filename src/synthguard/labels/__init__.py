@@ -1,0 +1,1 @@
+"""Labels: explicit (visible, audible), implicit in metadata, and watermarks."""

@@ -1,0 +1,316 @@
+"""Apply labels to a file: build the label, sign it, write atomically, read it back.
+
+Kinds are applied in ``LabelKind`` order (visible, then watermark, then metadata last, so that no step
+strips another's work). This version builds the metadata kind; the others are separate capabilities
+and are refused with a clear ``UsageError`` until they exist.
+
+Every write goes to a temporary file beside the output and is renamed over it only after the label
+reads back exactly; on any error the input is untouched and no output is left behind.
+There is deliberately no function here, or anywhere in synthguard, that removes a label
+(Provisions Art. 18, Measures Art. 10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from synthguard._io import atomic_output
+from synthguard.aigc import AigcLabel, LabelValue, ProduceID, ProviderCode
+from synthguard.config import Settings, load_settings
+from synthguard.errors import (
+    InvalidLabelError,
+    LabelError,
+    MediaError,
+    UsageError,
+    WriteVerificationError,
+)
+from synthguard.labels.base import InPlaceWriter, LabelKind, MetadataLabeler
+from synthguard.labels.registry import metadata_labeler
+from synthguard.labels.security import Signer, Slot, load_signer, payload_digest
+from synthguard.media import Container, identify
+
+__all__ = ["LabelResult", "label_file", "parse_kinds", "relabel_file"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabelResult:
+    """What a label or relabel call did."""
+
+    path: str
+    output: str | None
+    container: Container
+    label: AigcLabel | None
+    kinds: tuple[LabelKind, ...]
+    in_place: bool = False
+    #: The label the file carried before (relabel), if any.
+    previous: AigcLabel | None = None
+    #: Why nothing was written, when nothing was.
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "output": self.output,
+            "container": self.container.value,
+            "modality": self.container.modality.value,
+            "kinds": [k.value for k in self.kinds],
+            "label": self.label.to_dict() if self.label else None,
+            "previous": self.previous.to_dict() if self.previous else None,
+            "in_place": self.in_place,
+            "written": self.output is not None,
+            "note": self.note,
+        }
+
+
+def parse_kinds(text: str | Iterable[str] | None, settings: Settings) -> tuple[LabelKind, ...]:
+    """``"visible,metadata"`` → kinds in pipeline order; unknown names are a ``UsageError``."""
+    names = (
+        settings.default_kinds
+        if text is None
+        else ([p.strip() for p in text.split(",")] if isinstance(text, str) else list(text))
+    )
+    kinds = set()
+    for name in names:
+        if not name:
+            continue
+        try:
+            kinds.add(LabelKind(name))
+        except ValueError:
+            allowed = ", ".join(k.value for k in LabelKind)
+            raise UsageError(f"unknown label kind {name!r} (choose from {allowed})") from None
+    if not kinds:
+        raise UsageError("no label kind chosen")
+    ordered = tuple(k for k in LabelKind if k in kinds)
+    unavailable = [k.value for k in ordered if k is not LabelKind.METADATA]
+    if unavailable:
+        raise UsageError(
+            f"label kind(s) {', '.join(unavailable)} are not available in this version; "
+            "use --kinds metadata"
+        )
+    return ordered
+
+
+def _check_producer(code: str) -> str:
+    if not code:
+        raise UsageError("no producer code: pass --producer CODE or set SYNTHGUARD_PROVIDER_CODE")
+    if len(code) == ProviderCode.LENGTH and code.startswith("00") and code.isalnum():
+        ProviderCode.parse(code)  # looks like a TC260 provider code: it must be a valid one
+    return code
+
+
+def _open_input(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise MediaError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise MediaError("is a directory", path=path) from None
+    except OSError as exc:
+        raise MediaError(f"cannot open: {exc.strerror}", path=path) from None
+
+
+def _existing(labeler: MetadataLabeler, src: BinaryIO) -> tuple[AigcLabel | None, str | None]:
+    raw = labeler.read(src)
+    if raw is None:
+        return None, None
+    try:
+        return AigcLabel.parse(raw), raw
+    except InvalidLabelError:
+        return None, raw
+
+
+def _sign(
+    signer: Signer | None,
+    label: AigcLabel,
+    slot: Slot,
+    container: Container,
+    labeler: MetadataLabeler,
+    src: BinaryIO,
+) -> AigcLabel:
+    if signer is None:
+        return label
+    digest = payload_digest(labeler.payload(src), signer.digest_algorithm)
+    value = signer.sign(label, slot, container.value, digest)
+    field = "ReservedCode1" if slot is Slot.GENERATOR else "ReservedCode2"
+    return label.replace(**{field: value})
+
+
+def _write(
+    labeler: MetadataLabeler,
+    src: BinaryIO,
+    src_path: Path,
+    dst: Path | None,
+    label: AigcLabel,
+    in_place: bool,
+) -> tuple[str, bool]:
+    label_json = label.validate_for_writing().to_json()
+    if in_place and isinstance(labeler, InPlaceWriter):
+        src.close()
+        with src_path.open("r+b") as f:
+            if labeler.write_in_place(f, label_json):
+                f.flush()
+                _verify(labeler, f, label, src_path)
+                return os.fspath(src_path), True
+    target = src_path if dst is None else dst
+    if src.closed:
+        src = src_path.open("rb")
+    with src, atomic_output(target) as out:
+        labeler.write(src, out, label_json)
+        out.flush()
+        _verify(labeler, out, label, target)
+    return os.fspath(target), False
+
+
+def _verify(labeler: MetadataLabeler, f: BinaryIO, label: AigcLabel, path: Path) -> None:
+    f.seek(0)
+    raw = labeler.read(f)
+    if raw is None or AigcLabel.parse(raw) != label:
+        raise WriteVerificationError("the label did not read back as written", path=path)
+
+
+def label_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    producer: str | None = None,
+    produce_id: str | None = None,
+    kinds: str | Iterable[str] | None = None,
+    in_place: bool = False,
+    settings: Settings | None = None,
+) -> LabelResult:
+    """Label ``src`` as AI-generated (Label "1") and write the result to ``dst``.
+
+    ``dst=None`` requires ``in_place=True``: the file is edited where the container allows it
+    without a rewrite, else rewritten atomically. A file already labeled by the same producer has
+    its label updated in place; one labeled by another producer is refused (a generator does not
+    overwrite another's label; platforms use ``relabel_file``).
+
+    >>> label_file("photo.jpg", "labeled.jpg", producer="001191110102MACQD9K64010000")  # doctest: +SKIP
+    """
+    settings = settings or load_settings()
+    src_path = Path(src)
+    if dst is None and not in_place:
+        raise UsageError("give an output path, or ask for --in-place")
+    ordered = parse_kinds(kinds, settings)
+    code = _check_producer(producer or settings.provider_code)
+    produce_id = produce_id or ProduceID.new()
+    signer = load_signer(settings)
+    handle = _open_input(src_path)
+    try:
+        container = identify(handle).container
+        labeler = metadata_labeler(container)
+        previous, _ = _existing(labeler, handle)
+        if previous is not None and previous.ContentProducer not in ("", code):
+            raise LabelError(
+                f"{src_path}: already labeled by producer {previous.ContentProducer}; a generator "
+                "does not overwrite another producer's label (a platform uses relabel)"
+            )
+        label = AigcLabel(
+            Label=LabelValue.AI_GENERATED, ContentProducer=code, ProduceID=produce_id
+        ).validate_for_writing()
+        label = _sign(signer, label, Slot.GENERATOR, container, labeler, handle)
+        output, did_in_place = _write(
+            labeler, handle, src_path, None if dst is None else Path(dst), label, in_place
+        )
+    except MediaError as exc:
+        raise exc.with_path(src_path) from None
+    finally:
+        handle.close()
+    return LabelResult(
+        os.fspath(src_path),
+        output,
+        container,
+        label,
+        ordered,
+        in_place=did_in_place,
+        previous=previous,
+    )
+
+
+def relabel_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    propagator: str | None = None,
+    propagate_id: str | None = None,
+    declared_ai: bool = False,
+    traces_found: bool = False,
+    in_place: bool = False,
+    settings: Settings | None = None,
+) -> LabelResult:
+    """The platform's side (Measures Art. 6): keep the producer's members, fill the propagator's.
+
+    With a label: ``Label``, ``ContentProducer``, ``ProduceID`` and ``ReservedCode1`` are kept;
+    ``ContentPropagator``, ``PropagateID`` and (when a key is configured) ``ReservedCode2`` are set.
+    Without one: ``Label`` "2" when the uploader declared AI content, "3" when traces were found (an
+    explicit label or a watermark), and nothing is written otherwise (``output`` is ``None``).
+    """
+    settings = settings or load_settings()
+    src_path = Path(src)
+    if dst is None and not in_place:
+        raise UsageError("give an output path, or ask for --in-place")
+    code = propagator or settings.propagator_code
+    if not code:
+        raise UsageError(
+            "no propagator code: pass --propagator CODE or set SYNTHGUARD_PROPAGATOR_CODE"
+        )
+    _check_producer(code)
+    propagate_id = propagate_id or ProduceID.new()
+    signer = load_signer(settings)
+    handle = _open_input(src_path)
+    try:
+        container = identify(handle).container
+        labeler = metadata_labeler(container)
+        previous, raw = _existing(labeler, handle)
+        if previous is None and raw is not None:
+            raise LabelError(
+                f"{src_path}: carries an AIGC label that cannot be parsed; it is left as it is "
+                "for review (labels are never removed or overwritten blindly)"
+            )
+        if previous is not None:
+            label = previous.replace(
+                ContentPropagator=code, PropagateID=propagate_id, ReservedCode2=""
+            )
+        elif declared_ai or traces_found:
+            value = (
+                LabelValue.POSSIBLY_AI_GENERATED
+                if declared_ai
+                else (LabelValue.SUSPECTED_AI_GENERATED)
+            )
+            label = AigcLabel(
+                Label=value,
+                ContentProducer="",
+                ProduceID="",
+                ContentPropagator=code,
+                PropagateID=propagate_id,
+            )
+        else:
+            return LabelResult(
+                os.fspath(src_path),
+                None,
+                container,
+                None,
+                (LabelKind.METADATA,),
+                note="no label, no declaration and no trace: nothing to write",
+            )
+        label = _sign(signer, label, Slot.PLATFORM, container, labeler, handle)
+        output, did_in_place = _write(
+            labeler, handle, src_path, None if dst is None else Path(dst), label, in_place
+        )
+    except MediaError as exc:
+        raise exc.with_path(src_path) from None
+    finally:
+        handle.close()
+    return LabelResult(
+        os.fspath(src_path),
+        output,
+        container,
+        label,
+        (LabelKind.METADATA,),
+        in_place=did_in_place,
+        previous=previous,
+    )
