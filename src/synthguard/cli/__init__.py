@@ -1,0 +1,1 @@
+"""The ``synthguard`` command line (Typer); ``main.py`` holds the app."""
