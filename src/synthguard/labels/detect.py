@@ -24,7 +24,8 @@ from synthguard.labels.security import (
     KeyRing,
     SignatureCheck,
     SignatureStatus,
-    digests_needed,
+    Slot,
+    has_signature,
     payload_digest,
     summarize,
     verify_label,
@@ -126,14 +127,16 @@ def detect_file(
                     )
                 else:
                     checks: list[SignatureCheck] = []
-                    needed = digests_needed(label)
-                    if verify and needed:
+                    if has_signature(label) and not verify:
+                        checks = [SignatureCheck(Slot.GENERATOR, SignatureStatus.UNCHECKED,
+                                                 "verification was not asked for")]
+                    elif has_signature(label):
                         if keys is None:
                             keys = KeyRing.from_settings(settings or load_settings())
-                        digests = {
-                            alg: payload_digest(labeler.payload(handle), alg) for alg in needed
-                        }
-                        checks = verify_label(label, container.value, digests, keys)
+                        checks = verify_label(
+                            label, container.value,
+                            lambda alg: payload_digest(labeler.payload(handle), alg), keys,
+                        )
                     finding = MetadataFinding(
                         found=True,
                         label=label,

@@ -39,7 +39,7 @@ import dataclasses
 import enum
 import hashlib
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -57,7 +57,7 @@ __all__ = [
     "SignatureStatus",
     "Signer",
     "Slot",
-    "digests_needed",
+    "has_signature",
     "generate_key",
     "load_signer",
     "payload_digest",
@@ -72,6 +72,8 @@ class SignatureStatus(enum.Enum):
     VALID = "valid"
     INVALID = "invalid"
     ABSENT = "absent"
+    #: Only when the caller asked not to verify (``detect --no-verify``).
+    UNCHECKED = "unchecked"
 
 
 class Slot(enum.Enum):
@@ -347,11 +349,23 @@ def parse_reserved(value: str) -> tuple[str, str, str, bytes] | None:
 def verify_label(
     label: AigcLabel,
     container: str,
-    digest_for: dict[str, str] | None,
+    digest_for: Mapping[str, str] | Callable[[str], str],
     keys: KeyRing,
 ) -> list[SignatureCheck]:
-    """Check both reserved members. ``digest_for`` maps a digest algorithm to the payload digest
-    (computed by the caller only for the algorithms the signatures name, see ``digests_needed``)."""
+    """Check both reserved members against ``keys``.
+
+    ``digest_for`` gives the payload digest for a digest algorithm: a mapping, or a function that is
+    called only once a signature's key is known to be trusted (so an untrusted or foreign signature
+    never costs a pass over the payload)."""
+    cache: dict[str, str] = {}
+
+    def digest(algorithm: str) -> str | None:
+        if isinstance(digest_for, Mapping):
+            return digest_for.get(algorithm)
+        if algorithm not in cache:
+            cache[algorithm] = digest_for(algorithm)
+        return cache[algorithm]
+
     checks = []
     for slot, value in (
         (Slot.GENERATOR, label.ReservedCode1),
@@ -376,20 +390,13 @@ def verify_label(
                 )
             )
             continue
-        if (
-            _DIGEST_FOR.get(algorithm) != digest_alg
-            or not digest_for
-            or digest_alg not in digest_for
-        ):
+        payload = digest(digest_alg) if _DIGEST_FOR.get(algorithm) == digest_alg else None
+        if payload is None:
             checks.append(
-                SignatureCheck(
-                    slot,
-                    SignatureStatus.INVALID,
-                    f"digest {digest_alg} does not go with {algorithm}",
-                )
+                SignatureCheck(slot, SignatureStatus.INVALID, f"digest {digest_alg} does not go with {algorithm}")
             )
             continue
-        message = _message(label, slot, container, digest_alg, digest_for[digest_alg])
+        message = _message(label, slot, container, digest_alg, payload)
         ok = key.verify(signature, message)
         checks.append(
             SignatureCheck(
@@ -401,18 +408,15 @@ def verify_label(
     return checks
 
 
-def digests_needed(label: AigcLabel) -> set[str]:
-    """The digest algorithms the label's signatures name (empty: no payload needs hashing)."""
-    needed = set()
-    for value in (label.ReservedCode1, label.ReservedCode2):
-        parsed = parse_reserved(value) if value else None
-        if parsed and parsed[2] in ("SHA256", "SM3"):
-            needed.add(parsed[2])
-    return needed
+def has_signature(label: AigcLabel) -> bool:
+    """Whether a reserved member holds an SG1 signature."""
+    return any(parse_reserved(v) for v in (label.ReservedCode1, label.ReservedCode2) if v)
 
 
 def summarize(checks: list[SignatureCheck]) -> SignatureStatus:
     """valid if every SG1 signature present verifies; invalid if any fails; absent if none."""
+    if any(c.status is SignatureStatus.UNCHECKED for c in checks):
+        return SignatureStatus.UNCHECKED
     statuses = [c.status for c in checks if c.status is not SignatureStatus.ABSENT]
     if not statuses:
         return SignatureStatus.ABSENT

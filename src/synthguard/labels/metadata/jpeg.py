@@ -20,7 +20,7 @@ from typing import BinaryIO, Final
 
 from synthguard._io import copy_range, iter_range, read_exact
 from synthguard.errors import CorruptMediaError, MediaLimitError, UnsupportedFormatError
-from synthguard.labels.base import MetadataLabeler
+from synthguard.labels.base import InPlaceWriter, MetadataLabeler
 from synthguard.labels.metadata import exif, xmp
 from synthguard.media import Container
 
@@ -110,7 +110,7 @@ def _is_exif(src: BinaryIO, segment: Segment) -> bool:
     return src.read(len(EXIF_ID)) == EXIF_ID
 
 
-class JpegLabeler(MetadataLabeler):
+class JpegLabeler(MetadataLabeler, InPlaceWriter):
     name = "jpeg-xmp"
     containers = frozenset({Container.JPEG})
     carrier = "XMP packet in APP1 (http://ns.adobe.com/xap/1.0/)"
@@ -166,6 +166,21 @@ class JpegLabeler(MetadataLabeler):
             dst.write(new_segment)
             pos = scan_start
         copy_range(src, dst, pos)
+
+    def write_in_place(self, f: BinaryIO, label_json: str) -> bool:
+        """In place when the first XMP packet's padding absorbs the change (Adobe writers pad
+        packets for this); otherwise ``False`` and the file is untouched."""
+        segments, _ = scan_segments(f)
+        target = next((s for s in segments if _is_xmp(f, s)), None)
+        if target is None:
+            return False
+        old = _body(f, target)
+        new = XMP_ID + xmp.set_aigc(old[len(XMP_ID) :], label_json)
+        if len(new) != len(old):
+            return False
+        f.seek(target.body_offset)
+        f.write(new)
+        return True
 
     def payload(self, src: BinaryIO) -> Iterator[bytes]:
         segments, scan_start = scan_segments(src)
