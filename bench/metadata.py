@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,21 +107,38 @@ def bench_jpeg(work: Path, count: int) -> None:
     def synthguard_cli() -> None:
         out = work / "sgcli"
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([str(BIN / "synthguard"), "label", str(source), "-o", str(out)],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            [str(BIN / "synthguard"), "label", str(source), "-o", str(out)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
 
     sg_cli_s = timed(synthguard_cli, 3) / count
     exiftool = shutil.which("exiftool")
     value = label_json()
     ex_s = float("nan")
     if exiftool:
+
         def exiftool_write() -> None:
             out = work / "ex"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
-            subprocess.run([exiftool, "-config", str(HERE / "exiftool-tc260.config"), "-q",
-                            f"-XMP-TC260:AIGC={value}", "-o", f"{out}/", *map(str, files)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    exiftool,
+                    "-config",
+                    str(HERE / "exiftool-tc260.config"),
+                    "-q",
+                    f"-XMP-TC260:AIGC={value}",
+                    "-o",
+                    f"{out}/",
+                    *map(str, files),
+                ],
+                check=True,
+                capture_output=True,
+            )
+
         ex_s = timed(exiftool_write, 3) / count
     row("write, per file", "ms", "x copy")
     row("plain copy (read + write bytes)", f"{copy_s * 1e3:.2f}", "1.00")
@@ -145,20 +159,29 @@ def bench_jpeg(work: Path, count: int) -> None:
         fh.close()
 
     def synthguard_detect_cli() -> None:
-        subprocess.run([str(BIN / "synthguard"), "detect", str(work / "sg"), "--json"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "synthguard"), "detect", str(work / "sg"), "--json"], check=True, capture_output=True
+        )
 
     det_cli_s = timed(synthguard_detect_cli, 3) / count
     ex_read_s = float("nan")
     if exiftool:
+
         def exiftool_read() -> None:
-            subprocess.run([exiftool, "-fast2", "-j", "-XMP-TC260:AIGC", *map(str, labeled)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [exiftool, "-fast2", "-j", "-XMP-TC260:AIGC", *map(str, labeled)],
+                check=True,
+                capture_output=True,
+            )
+
         ex_read_s = timed(exiftool_read, 3) / count
     row("read, per file", "ms", "vs exiftool")
     row("synthguard read (in-process, open file)", f"{read_s * 1e3:.3f}", f"{ex_read_s / read_s:.0f}x faster")
-    row("synthguard detect DIR --json (1 process)", f"{det_cli_s * 1e3:.2f}",
-        f"{ex_read_s / det_cli_s:.1f}x faster")
+    row(
+        "synthguard detect DIR --json (1 process)",
+        f"{det_cli_s * 1e3:.2f}",
+        f"{ex_read_s / det_cli_s:.1f}x faster",
+    )
     row("exiftool -fast2 -j -XMP-TC260:AIGC (1 process)", f"{ex_read_s * 1e3:.2f}", "1.0x")
 
 
@@ -168,8 +191,13 @@ def sample_media(work: Path) -> dict[str, Path]:
     ffmpeg = shutil.which("ffmpeg")
     big = np.random.default_rng(1).integers(0, 255, size=(2000, 3000, 3), dtype=np.uint8)
     image = Image.fromarray(big)
-    for name, fmt, kw in (("png", "PNG", {"compress_level": 1}), ("webp", "WEBP", {"quality": 80}),
-                          ("tiff", "TIFF", {}), ("gif", "GIF", {}), ("avif", "AVIF", {"speed": 10})):
+    for name, fmt, kw in (
+        ("png", "PNG", {"compress_level": 1}),
+        ("webp", "WEBP", {"quality": 80}),
+        ("tiff", "TIFF", {}),
+        ("gif", "GIF", {}),
+        ("avif", "AVIF", {"speed": 10}),
+    ):
         path = work / f"sample.{name}"
         try:
             image.save(path, fmt, **kw)
@@ -185,16 +213,54 @@ def sample_media(work: Path) -> dict[str, Path]:
         }
         for name, codec in specs.items():
             path = work / f"sample.{name}"
-            subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i",
-                            "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i",
-                            "sine=f=440", "-t", "20", *codec, "-y", str(path)], check=True)
+            subprocess.run(
+                [
+                    ffmpeg,
+                    "-v",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=1280x720:rate=30",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=f=440",
+                    "-t",
+                    "20",
+                    *codec,
+                    "-y",
+                    str(path),
+                ],
+                check=True,
+            )
             made[name] = path
-        for name, codec in {"wav": ["-c:a", "pcm_s16le"], "mp3": ["-c:a", "libmp3lame"],
-                            "flac": ["-c:a", "flac"], "ogg": ["-c:a", "libvorbis"],
-                            "opus": ["-c:a", "libopus"], "m4a": ["-c:a", "aac"]}.items():
+        for name, codec in {
+            "wav": ["-c:a", "pcm_s16le"],
+            "mp3": ["-c:a", "libmp3lame"],
+            "flac": ["-c:a", "flac"],
+            "ogg": ["-c:a", "libvorbis"],
+            "opus": ["-c:a", "libopus"],
+            "m4a": ["-c:a", "aac"],
+        }.items():
             path = work / f"sample.{name}"
-            done = subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=440",
-                                   "-t", "120", *codec, "-y", str(path)], capture_output=True)
+            done = subprocess.run(
+                [
+                    ffmpeg,
+                    "-v",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=f=440",
+                    "-t",
+                    "120",
+                    *codec,
+                    "-y",
+                    str(path),
+                ],
+                capture_output=True,
+            )
             if done.returncode == 0:
                 made[name] = path
     return made
@@ -219,8 +285,13 @@ def bench_containers(work: Path) -> None:
         except Exception as exc:  # a bench reports, it does not stop
             row(name, f"{data_size / 1e6:.1f}", "-", f"error: {type(exc).__name__}")
             continue
-        row(name, f"{data_size / 1e6:.1f}", f"{copy_s * 1e3:.2f}", f"{label_s * 1e3:.2f}",
-            f"{label_s / copy_s:.2f}")
+        row(
+            name,
+            f"{data_size / 1e6:.1f}",
+            f"{copy_s * 1e3:.2f}",
+            f"{label_s * 1e3:.2f}",
+            f"{label_s / copy_s:.2f}",
+        )
 
 
 class CountingReader(io.RawIOBase):
@@ -257,9 +328,26 @@ def make_sparse_mp4(work: Path, size: int) -> Path | None:
     if not ffmpeg:
         return None
     small = work / "small.mp4"
-    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-                    "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-y", str(small)],
-                   check=True)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-y",
+            str(small),
+        ],
+        check=True,
+    )
     data = small.read_bytes()
     # top-level boxes: ftyp, free?, mdat, moov (ffmpeg writes moov last by default)
     pos, boxes = 0, []
@@ -287,8 +375,9 @@ def bench_big_mp4(work: Path) -> None:
         print("  (ffmpeg not installed)")
         return
     label_file(big, in_place=True, settings=SETTINGS)
-    labeler = metadata_labeler(identify(io.BytesIO(big.read_bytes()[:64] if False else
-                                                   big.open("rb").read(64))).container)
+    labeler = metadata_labeler(
+        identify(io.BytesIO(big.read_bytes()[:64] if False else big.open("rb").read(64))).container
+    )
     reader = CountingReader(big)
     buffered = io.BufferedReader(reader, buffer_size=8192)
     tracemalloc.start()
@@ -303,11 +392,18 @@ def bench_big_mp4(work: Path) -> None:
     row("bytes read from the file", f"{reader.bytes_read / 1e3:.1f} KB")
     row("peak Python allocation during the read", f"{peak / 1e6:.2f} MB")
     child = subprocess.run(
-        [sys.executable, "-c",
-         "import resource,sys,time; from synthguard.labels.detect import detect_file;"
-         "t=time.perf_counter(); d=detect_file(sys.argv[1]);"
-         "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
-         str(big)], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import resource,sys,time; from synthguard.labels.detect import detect_file;"
+            "t=time.perf_counter(); d=detect_file(sys.argv[1]);"
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+            str(big),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, rss_kb = child.stdout.split()
     row("detect_file in a fresh process", f"{float(seconds) * 1e3:.2f} ms")
     row("that process's peak RSS (interpreter included)", f"{int(rss_kb) / 1024:.1f} MB")
@@ -323,13 +419,17 @@ def bench_many(work: Path, count: int) -> None:
     first = folder / "i00000.jpg"
     Image.new("RGB", (64, 64), (90, 120, 200)).save(first, "JPEG")
     for i in range(1, count):
-        os.link(first, folder / f"i{i:05d}.jpg") if False else shutil.copy(first, folder / f"i{i:05d}.jpg")
+        shutil.copy(first, folder / f"i{i:05d}.jpg")
     env = {**os.environ, "SYNTHGUARD_PROVIDER_CODE": PRODUCER}
     for jobs in (1, 2):
         out = work / f"many-out-{jobs}"
         start = time.perf_counter()
-        subprocess.run([str(BIN / "synthguard"), "label", str(folder), "-o", str(out), "--jobs",
-                        str(jobs)], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [str(BIN / "synthguard"), "label", str(folder), "-o", str(out), "--jobs", str(jobs)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         elapsed = time.perf_counter() - start
         row(f"--jobs {jobs}", f"{count / elapsed:.0f} files/s", f"{elapsed:.1f} s")
 
@@ -339,8 +439,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer files (a smoke run)")
     parser.add_argument("--only", choices=["jpeg", "containers", "mp4", "many"], action="append")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"exiftool {subprocess.run(['exiftool', '-ver'], capture_output=True, text=True).stdout.strip() if shutil.which('exiftool') else 'absent'}")
+    exiftool = shutil.which("exiftool")
+    version = (
+        subprocess.run([exiftool, "-ver"], capture_output=True, text=True).stdout.strip()
+        if exiftool
+        else "absent"
+    )
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, exiftool {version}")
     only = set(args.only or ["jpeg", "containers", "mp4", "many"])
     with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
         work = Path(tmp)
@@ -352,7 +457,6 @@ def main() -> None:
             bench_big_mp4(work)
         if "many" in only:
             bench_many(work, 500 if args.quick else 10_000)
-    _ = (json, resource, statistics)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,18 @@ def test_parse_accepts_flat_wrapped_and_partial_forms() -> None:
     assert AigcLabel.parse(json.dumps({"AIGC": flat.to_dict()})) == flat
     partial = {"Label": "1", "ContentProducer": REAL, "ProduceID": "00000000000000AB"}
     assert AigcLabel.parse(json.dumps(partial)) == flat
-    assert AigcLabel.parse(b'\xef\xbb\xbf' + flat.to_json().encode()) == flat
+    assert AigcLabel.parse(b"\xef\xbb\xbf" + flat.to_json().encode()) == flat
     assert AigcLabel.parse(json.dumps({**partial, "Label": 1})).Label == "1"
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "", "[]", "{", "null", '"x"',
+        "",
+        "[]",
+        "{",
+        "null",
+        '"x"',
         '{"Label":"4","ContentProducer":"a","ProduceID":"b"}',
         '{"Label":"1","ContentProducer":"","ProduceID":"b"}',
         '{"Label":"1","ContentProducer":"a","ProduceID":"b","Extra":"x"}',
@@ -55,8 +59,7 @@ def test_parse_rejects_malformed_labels(text: str) -> None:
 
 
 def test_platform_label_without_producer_is_allowed() -> None:
-    made = AigcLabel(Label="2", ContentProducer="", ProduceID="", ContentPropagator=REAL,
-                     PropagateID="1")
+    made = AigcLabel(Label="2", ContentProducer="", ProduceID="", ContentPropagator=REAL, PropagateID="1")
     assert made.Label == "2"
 
 

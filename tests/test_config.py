@@ -30,7 +30,7 @@ def test_secrets_are_not_in_repr() -> None:
     [
         ("not toml [", "not valid TOML"),
         ('[synthguard]\nnope = "x"\n', "unknown settings"),
-        ('[synthguard]\nprovider_code = 3\n', "must be a string"),
+        ("[synthguard]\nprovider_code = 3\n", "must be a string"),
         ('[synthguard]\nsigning_algorithm = "rsa"\n', "ed25519 or sm2"),
     ],
 )
@@ -48,4 +48,6 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_default_kinds_from_environment() -> None:
     assert load_settings({"SYNTHGUARD_DEFAULT_KINDS": "metadata, visible"}).default_kinds == (
-        "metadata", "visible")
+        "metadata",
+        "visible",
+    )

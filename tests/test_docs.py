@@ -25,8 +25,10 @@ def _commands() -> dict[str, list[str]]:
                 walk(child, f"{prefix} {name}".strip())
             return
         options = [
-            opt for param in getattr(command, "params", [])
-            for opt in getattr(param, "opts", []) if opt.startswith("--")
+            opt
+            for param in getattr(command, "params", [])
+            for opt in getattr(param, "opts", [])
+            if opt.startswith("--")
         ]
         found[prefix] = options
 

@@ -10,7 +10,8 @@ import synthguard
 def test_all_is_sorted_and_complete() -> None:
     assert synthguard.__all__ == sorted(synthguard.__all__)
     public = {
-        name for name, value in vars(synthguard).items()
+        name
+        for name, value in vars(synthguard).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(synthguard.__all__)

@@ -36,9 +36,7 @@ def read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
     start = stream.tell()
     data = stream.read(size)
     if len(data) != size:
-        raise CorruptMediaError(
-            f"{what} truncated: wanted {size} bytes, found {len(data)}", offset=start
-        )
+        raise CorruptMediaError(f"{what} truncated: wanted {size} bytes, found {len(data)}", offset=start)
     return data
 
 

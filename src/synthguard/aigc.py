@@ -80,9 +80,7 @@ class AigcLabel:
         for name in MEMBERS:
             value = getattr(self, name)
             if not isinstance(value, str):
-                raise InvalidLabelError(
-                    f"member {name} must be a string, got {type(value).__name__}"
-                )
+                raise InvalidLabelError(f"member {name} must be a string, got {type(value).__name__}")
             if not self.rules.read_value_re.fullmatch(value):
                 raise InvalidLabelError(
                     f"member {name} has characters outside printable ASCII: {value[:40]!r}"
@@ -125,9 +123,7 @@ class AigcLabel:
             if value is None:
                 value = ""
             if not isinstance(value, str):
-                raise InvalidLabelError(
-                    f"member {name} must be a string, got {type(value).__name__}"
-                )
+                raise InvalidLabelError(f"member {name} must be a string, got {type(value).__name__}")
             values[name] = value
         return cls(**values)
 
@@ -164,8 +160,7 @@ class AigcLabel:
                 )
             if len(value) > self.rules.max_value_length:
                 raise InvalidLabelError(
-                    f"member {name} is {len(value)} characters, more than "
-                    f"{self.rules.max_value_length}"
+                    f"member {name} is {len(value)} characters, more than {self.rules.max_value_length}"
                 )
         return self
 
@@ -225,7 +220,7 @@ def _uscc_check_char(body: str) -> str:
 
 
 def _org_code_check_char(body: str) -> str:
-    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body, _ORG_WEIGHTS))
+    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body, _ORG_WEIGHTS, strict=True))
     check = 11 - total % 11
     return {10: "X", 11: "0"}.get(check, str(check))
 
@@ -310,7 +305,5 @@ def validate_uscc(uscc: str) -> str:
         )
     expected = _uscc_check_char(uscc[:17])
     if uscc[17] != expected:
-        raise InvalidProviderCodeError(
-            f"USCC {uscc!r}: check character is {uscc[17]}, expected {expected}"
-        )
+        raise InvalidProviderCodeError(f"USCC {uscc!r}: check character is {uscc[17]}, expected {expected}")
     return uscc

@@ -83,9 +83,7 @@ class Settings:
             try:
                 return Path(self.signing_key_file).read_text(encoding="ascii")
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(
-                    f"cannot read signing key file {self.signing_key_file}: {exc}"
-                ) from exc
+                raise ConfigError(f"cannot read signing key file {self.signing_key_file}: {exc}") from exc
         return ""
 
     def resolved_database_url(self) -> str:
@@ -144,7 +142,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         raise ConfigError(f"unknown settings: {', '.join(unknown)}")
     settings = Settings(**{name: _coerce(name, value) for name, value in values.items()})
     if settings.signing_algorithm not in ("", "ed25519", "sm2"):
-        raise ConfigError(
-            f"signing_algorithm must be ed25519 or sm2, got {settings.signing_algorithm!r}"
-        )
+        raise ConfigError(f"signing_algorithm must be ed25519 or sm2, got {settings.signing_algorithm!r}")
     return settings

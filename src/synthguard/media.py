@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import struct
 import zipfile
+from pathlib import Path
 from typing import BinaryIO, Final
 
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError
@@ -136,9 +138,9 @@ _M4A_BRANDS: Final = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _QT_TOP_BOXES: Final = {b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
 
-def identify_path(path: str) -> MediaInfo:
+def identify_path(path: str | os.PathLike[str]) -> MediaInfo:
     """``identify`` on a file by name (the name itself is never consulted)."""
-    with open(path, "rb") as fh:
+    with Path(path).open("rb") as fh:
         try:
             return identify(fh)
         except UnsupportedFormatError as exc:

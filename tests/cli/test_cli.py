@@ -15,11 +15,18 @@ from tests.conftest import PRODUCER, PROPAGATOR
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "SYNTHGUARD_PROVIDER_CODE": PRODUCER,
-                "SYNTHGUARD_PROPAGATOR_CODE": PROPAGATOR, **(env or {})}
+    full_env = {
+        **os.environ,
+        "SYNTHGUARD_PROVIDER_CODE": PRODUCER,
+        "SYNTHGUARD_PROPAGATOR_CODE": PROPAGATOR,
+        **(env or {}),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "synthguard", *args], capture_output=True, text=True,
-        env=full_env, timeout=120,
+        [sys.executable, "-m", "synthguard", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
     )
 
 
@@ -44,8 +51,7 @@ def test_label_detect_relabel_one_file(tmp_path: Path, folder: Path) -> None:
     assert detected.returncode == 0
     lines = [json.loads(line) for line in detected.stdout.splitlines()]
     assert [d["verdict"] for d in lines] == ["1", "none"]
-    assert set(lines[0]) >= {"path", "container", "modality", "metadata", "watermark", "visible",
-                             "verdict"}
+    assert set(lines[0]) >= {"path", "container", "modality", "metadata", "watermark", "visible", "verdict"}
     assert set(lines[0]["metadata"]) >= {"found", "label", "signature"}
     assert set(lines[0]["watermark"]) >= {"found", "produce_id", "p_value"}
     relabeled = run("relabel", str(out), "-o", str(tmp_path / "r.jpg"), "--json")
@@ -82,8 +88,9 @@ def test_folder_with_jobs_reports_failures_and_exits_1(tmp_path: Path, folder: P
 )
 def test_usage_errors_exit_2(args: tuple[str, ...], tmp_path: Path) -> None:
     (tmp_path / "x.jpg").write_bytes(b"")
-    done = subprocess.run([sys.executable, "-m", "synthguard", *args], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "synthguard", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
 
@@ -97,8 +104,13 @@ def test_unreadable_file_exits_1_without_traceback(tmp_path: Path) -> None:
 
 
 def test_bad_settings_exit_2(tmp_path: Path, folder: Path) -> None:
-    done = run("label", str(folder / "img0.jpg"), "-o", str(tmp_path / "o.jpg"),
-               env={"SYNTHGUARD_SIGNING_ALGORITHM": "rsa"})
+    done = run(
+        "label",
+        str(folder / "img0.jpg"),
+        "-o",
+        str(tmp_path / "o.jpg"),
+        env={"SYNTHGUARD_SIGNING_ALGORITHM": "rsa"},
+    )
     assert done.returncode == 2 and "ed25519 or sm2" in done.stderr
 
 
@@ -117,7 +129,11 @@ def test_keys_generate_and_signed_labels(tmp_path: Path, folder: Path) -> None:
 
 
 def test_demo_runs(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "synthguard", "demo", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "synthguard", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert '"verdict": "1"' in done.stdout and '"signature": "valid"' in done.stdout

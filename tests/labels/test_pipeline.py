@@ -74,7 +74,9 @@ def test_invalid_provider_code_is_refused(photo: Path, tmp_path: Path) -> None:
     from synthguard.errors import InvalidProviderCodeError
 
     with pytest.raises(InvalidProviderCodeError):
-        label_file(photo, tmp_path / "x.jpg", settings=Settings(provider_code=PRODUCER[:21] + "1" + PRODUCER[22:]))
+        label_file(
+            photo, tmp_path / "x.jpg", settings=Settings(provider_code=PRODUCER[:21] + "1" + PRODUCER[22:])
+        )
 
 
 def test_bad_inputs_are_typed_errors_and_leave_nothing(tmp_path: Path) -> None:

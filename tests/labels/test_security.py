@@ -58,8 +58,7 @@ def test_label_copied_onto_other_content_is_invalid(signer: Signer) -> None:
 
 def test_edited_label_is_invalid(signer: Signer) -> None:
     signed = sign(LABEL, signer, b"pixels")
-    assert check(signed.replace(ProduceID="0000000000000001"), signer, b"pixels") is (
-        SignatureStatus.INVALID)
+    assert check(signed.replace(ProduceID="0000000000000001"), signer, b"pixels") is (SignatureStatus.INVALID)
 
 
 def test_platform_signature_covers_the_generator_signature(signer: Signer) -> None:
@@ -72,7 +71,8 @@ def test_platform_signature_covers_the_generator_signature(signer: Signer) -> No
     # swapping the generator's signature breaks the platform's
     other = sign(LABEL.replace(ProduceID="FFFFFFFFFFFFFFFF"), signer, b"pixels")
     assert check(both.replace(ReservedCode1=other.ReservedCode1), signer, b"pixels") is (
-        SignatureStatus.INVALID)
+        SignatureStatus.INVALID
+    )
 
 
 def test_untrusted_key_is_invalid_and_foreign_data_absent(signer: Signer) -> None:
@@ -87,6 +87,7 @@ def test_untrusted_key_is_invalid_and_foreign_data_absent(signer: Signer) -> Non
 def test_keys_from_settings_and_trusted_file(tmp_path: Path) -> None:
     private, public = generate_key("sm2")
     other_private, other_public = generate_key("ed25519")
+    del public
     keys = tmp_path / "keys.toml"
     keys.write_text(f'[keys.partner]\nalgorithm = "ed25519"\npublic_key = "{other_public}"\n')
     settings = Settings(signing_algorithm="sm2", signing_key=private, trusted_keys_file=str(keys))
@@ -114,4 +115,5 @@ def test_bad_keys_are_clear_errors(settings: Settings, error: type[Exception]) -
 def test_sm3_digest_matches_the_standard_vector() -> None:
     # GB/T 32905-2016 example 1: SM3("abc")
     assert payload_digest([b"a", b"bc"], "SM3") == (
-        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    )

@@ -81,8 +81,13 @@ def run_jobs(
     outcomes: list[FileOutcome] = []
     show = len(jobs) > 1
     progress = Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not show,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not show,
     )
     with progress:
         task = progress.add_task(label, total=len(jobs))

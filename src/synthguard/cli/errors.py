@@ -10,7 +10,7 @@ from typing import Final
 
 from synthguard.errors import ConfigError, SignatureError, SynthguardError, UsageError
 
-__all__ = ["EXIT_FILE_FAILED", "EXIT_OK", "EXIT_USAGE", "exit_status", "describe"]
+__all__ = ["EXIT_FILE_FAILED", "EXIT_OK", "EXIT_USAGE", "describe", "exit_status"]
 
 EXIT_OK: Final = 0
 EXIT_FILE_FAILED: Final = 1

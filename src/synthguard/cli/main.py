@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.exceptions import Abort, TyperException
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import Abort, TyperException
 
 from synthguard import __version__
 from synthguard.aigc import ProduceID
@@ -51,9 +51,7 @@ app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
 
-JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, help="Worker processes for folders.")
-]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for folders.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per file, per line.")]
 
 
@@ -107,22 +105,25 @@ def _finish(outcomes: list[FileOutcome], verb: str, started: float) -> None:
 def _emit(as_json: bool, human: Any) -> Any:
     def on_outcome(outcome: FileOutcome) -> None:
         if as_json:
-            record = outcome.result if outcome.result is not None else {
-                "path": outcome.path, "error": outcome.error}
+            record = (
+                outcome.result
+                if outcome.result is not None
+                else {"path": outcome.path, "error": outcome.error}
+            )
             print(json.dumps(record, ensure_ascii=False), flush=False)
         elif outcome.error:
             err.print(f"[red]{outcome.error}")
         else:
             human(outcome)
+
     return on_outcome
 
 
-def _run(
-    operation: Any, jobs: list[Job], *, workers: int, verb: str, as_json: bool, human: Any
-) -> None:
+def _run(operation: Any, jobs: list[Job], *, workers: int, verb: str, as_json: bool, human: Any) -> None:
     started = time.perf_counter()
-    outcomes = run_jobs(operation, jobs, workers=workers, console=err, label=verb,
-                        on_outcome=_emit(as_json, human))
+    outcomes = run_jobs(
+        operation, jobs, workers=workers, console=err, label=verb, on_outcome=_emit(as_json, human)
+    )
     sys.stdout.flush()
     _finish(outcomes, verb, started)
 
@@ -130,21 +131,36 @@ def _run(
 # -- operations (top-level so that worker processes can run them) -------------------------------
 
 
-def _label_job(job: Job, *, settings: Settings, producer: str | None, produce_id: str | None,
-               kinds: str | None) -> dict[str, Any]:
+def _label_job(
+    job: Job, *, settings: Settings, producer: str | None, produce_id: str | None, kinds: str | None
+) -> dict[str, Any]:
     if job.output is not None:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-    result = label_file(job.source, job.output, producer=producer, produce_id=produce_id,
-                        kinds=kinds, in_place=job.output is None, settings=settings)
+    result = label_file(
+        job.source,
+        job.output,
+        producer=producer,
+        produce_id=produce_id,
+        kinds=kinds,
+        in_place=job.output is None,
+        settings=settings,
+    )
     return result.to_dict()
 
 
-def _relabel_job(job: Job, *, settings: Settings, propagator: str | None,
-                 declared_ai: bool) -> dict[str, Any]:
+def _relabel_job(
+    job: Job, *, settings: Settings, propagator: str | None, declared_ai: bool
+) -> dict[str, Any]:
     if job.output is not None:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-    result = relabel_file(job.source, job.output, propagator=propagator, declared_ai=declared_ai,
-                          in_place=job.output is None, settings=settings)
+    result = relabel_file(
+        job.source,
+        job.output,
+        propagator=propagator,
+        declared_ai=declared_ai,
+        in_place=job.output is None,
+        settings=settings,
+    )
     return result.to_dict()
 
 
@@ -168,9 +184,7 @@ def label(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders to label.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file or folder.")] = None,
     producer: Annotated[str | None, typer.Option(help="ContentProducer (provider code).")] = None,
-    produce_id: Annotated[
-        str | None, typer.Option(help="ProduceID (16 hex digits); one file only.")
-    ] = None,
+    produce_id: Annotated[str | None, typer.Option(help="ProduceID (16 hex digits); one file only.")] = None,
     kinds: Annotated[
         str | None, typer.Option(help="Label kinds, comma-separated: visible,watermark,metadata.")
     ] = None,
@@ -188,14 +202,17 @@ def label(
                 raise UsageError("--produce-id names one file's content; give one file")
             if not ProduceID.is_valid(produce_id):
                 raise UsageError("--produce-id must be 16 upper-case hex digits")
-        operation = functools.partial(_label_job, settings=settings, producer=producer,
-                                      produce_id=produce_id, kinds=kinds)
+        operation = functools.partial(
+            _label_job, settings=settings, producer=producer, produce_id=produce_id, kinds=kinds
+        )
 
         def human(outcome: FileOutcome) -> None:
             if len(planned) == 1 and outcome.result:
                 got = outcome.result
-                out.print(f"{got['path']} → {got['output']}: Label {got['label']['Label']}, "
-                          f"ProduceID {got['label']['ProduceID']}")
+                out.print(
+                    f"{got['path']} → {got['output']}: Label {got['label']['Label']}, "
+                    f"ProduceID {got['label']['ProduceID']}"
+                )
 
         _run(operation, planned, workers=jobs, verb="label", as_json=as_json, human=human)
 
@@ -221,8 +238,14 @@ def detect(
         planned = [Job(path) for path, _ in expand(paths)]
         rows: list[dict[str, Any]] = []
         operation = functools.partial(_detect_job, settings=settings, verify=verify)
-        _run(operation, planned, workers=jobs, verb="detect", as_json=as_json,
-             human=lambda o: rows.append(o.result or {}))
+        _run(
+            operation,
+            planned,
+            workers=jobs,
+            verb="detect",
+            as_json=as_json,
+            human=lambda o: rows.append(o.result or {}),
+        )
         if not as_json and rows:
             _print_detections(rows)
 
@@ -239,9 +262,15 @@ def _print_detections(rows: list[dict[str, Any]]) -> None:
     table = Table("file", "container", "Label", "producer", "ProduceID", "signature", "verdict")
     for row in rows:
         found = row["metadata"]["label"] or {}
-        table.add_row(row["path"], row["container"], found.get("Label", ""),
-                      found.get("ContentProducer", ""), found.get("ProduceID", ""),
-                      row["metadata"]["signature"], row["verdict"])
+        table.add_row(
+            row["path"],
+            row["container"],
+            found.get("Label", ""),
+            found.get("ContentProducer", ""),
+            found.get("ProduceID", ""),
+            row["metadata"]["signature"],
+            row["verdict"],
+        )
     out.print(table)
 
 
@@ -249,9 +278,7 @@ def _print_detections(rows: list[dict[str, Any]]) -> None:
 def relabel(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders uploaded to the platform.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file or folder.")] = None,
-    propagator: Annotated[
-        str | None, typer.Option(help="ContentPropagator (the platform's code).")
-    ] = None,
+    propagator: Annotated[str | None, typer.Option(help="ContentPropagator (the platform's code).")] = None,
     declared_ai: Annotated[
         bool, typer.Option("--declared-ai", help="The uploader declared AI content.")
     ] = False,
@@ -264,15 +291,18 @@ def relabel(
 
     def body() -> None:
         planned = _plan(inputs, output, in_place)
-        operation = functools.partial(_relabel_job, settings=settings, propagator=propagator,
-                                      declared_ai=declared_ai)
+        operation = functools.partial(
+            _relabel_job, settings=settings, propagator=propagator, declared_ai=declared_ai
+        )
 
         def human(outcome: FileOutcome) -> None:
             got = outcome.result or {}
             if len(planned) == 1:
                 if got.get("label"):
-                    out.print(f"{got['path']} → {got['output']}: Label {got['label']['Label']}, "
-                              f"PropagateID {got['label']['PropagateID']}")
+                    out.print(
+                        f"{got['path']} → {got['output']}: Label {got['label']['Label']}, "
+                        f"PropagateID {got['label']['PropagateID']}"
+                    )
                 else:
                     out.print(f"{got['path']}: {got['note']}")
 
@@ -321,14 +351,20 @@ def demo(
     def body() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         private, _ = generate_key("ed25519")
-        settings = Settings(provider_code=DEMO_PROVIDER_CODE, propagator_code=DEMO_PROPAGATOR_CODE,
-                            signing_algorithm="ed25519", signing_key=private)
+        settings = Settings(
+            provider_code=DEMO_PROVIDER_CODE,
+            propagator_code=DEMO_PROPAGATOR_CODE,
+            signing_algorithm="ed25519",
+            signing_key=private,
+        )
         labeled = folder / "sample-labeled.jpg"
         relabeled = folder / "sample-relabeled.jpg"
         result = label_file(sample_path(), labeled, settings=settings)
         relabel_file(labeled, relabeled, settings=settings)
-        out.print(f"labeled {sample_path().name} → {labeled} (ProduceID "
-                  f"{result.label.ProduceID if result.label else '?'})")
+        out.print(
+            f"labeled {sample_path().name} → {labeled} (ProduceID "
+            f"{result.label.ProduceID if result.label else '?'})"
+        )
         out.print(f"relabeled as a platform → {relabeled}")
         for path in (labeled, relabeled):
             report = detect_file(path, settings=settings).to_dict()

@@ -52,8 +52,7 @@ class MetadataFinding:
             "carrier": self.carrier,
             "signature": self.signature.value,
             "signatures": [
-                {"slot": c.slot.value, "status": c.status.value, "detail": c.detail}
-                for c in self.checks
+                {"slot": c.slot.value, "status": c.status.value, "detail": c.detail} for c in self.checks
             ],
             "error": self.error,
         }
@@ -122,20 +121,23 @@ def detect_file(
                 try:
                     label = AigcLabel.parse(raw)
                 except InvalidLabelError as exc:
-                    finding = MetadataFinding(
-                        found=True, raw=raw, carrier=labeler.carrier, error=str(exc)
-                    )
+                    finding = MetadataFinding(found=True, raw=raw, carrier=labeler.carrier, error=str(exc))
                 else:
                     checks: list[SignatureCheck] = []
                     if has_signature(label) and not verify:
-                        checks = [SignatureCheck(Slot.GENERATOR, SignatureStatus.UNCHECKED,
-                                                 "verification was not asked for")]
+                        checks = [
+                            SignatureCheck(
+                                Slot.GENERATOR, SignatureStatus.UNCHECKED, "verification was not asked for"
+                            )
+                        ]
                     elif has_signature(label):
                         if keys is None:
                             keys = KeyRing.from_settings(settings or load_settings())
                         checks = verify_label(
-                            label, container.value,
-                            lambda alg: payload_digest(labeler.payload(handle), alg), keys,
+                            label,
+                            container.value,
+                            lambda alg: payload_digest(labeler.payload(handle), alg),
+                            keys,
                         )
                     finding = MetadataFinding(
                         found=True,

@@ -88,8 +88,7 @@ def parse_kinds(text: str | Iterable[str] | None, settings: Settings) -> tuple[L
     unavailable = [k.value for k in ordered if k is not LabelKind.METADATA]
     if unavailable:
         raise UsageError(
-            f"label kind(s) {', '.join(unavailable)} are not available in this version; "
-            "use --kinds metadata"
+            f"label kind(s) {', '.join(unavailable)} are not available in this version; use --kinds metadata"
         )
     return ordered
 
@@ -255,9 +254,7 @@ def relabel_file(
         raise UsageError("give an output path, or ask for --in-place")
     code = propagator or settings.propagator_code
     if not code:
-        raise UsageError(
-            "no propagator code: pass --propagator CODE or set SYNTHGUARD_PROPAGATOR_CODE"
-        )
+        raise UsageError("no propagator code: pass --propagator CODE or set SYNTHGUARD_PROPAGATOR_CODE")
     _check_producer(code)
     propagate_id = propagate_id or ProduceID.new()
     signer = load_signer(settings)
@@ -272,15 +269,9 @@ def relabel_file(
                 "for review (labels are never removed or overwritten blindly)"
             )
         if previous is not None:
-            label = previous.replace(
-                ContentPropagator=code, PropagateID=propagate_id, ReservedCode2=""
-            )
+            label = previous.replace(ContentPropagator=code, PropagateID=propagate_id, ReservedCode2="")
         elif declared_ai or traces_found:
-            value = (
-                LabelValue.POSSIBLY_AI_GENERATED
-                if declared_ai
-                else (LabelValue.SUSPECTED_AI_GENERATED)
-            )
+            value = LabelValue.POSSIBLY_AI_GENERATED if declared_ai else (LabelValue.SUSPECTED_AI_GENERATED)
             label = AigcLabel(
                 Label=value,
                 ContentProducer="",

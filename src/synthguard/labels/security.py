@@ -57,8 +57,8 @@ __all__ = [
     "SignatureStatus",
     "Signer",
     "Slot",
-    "has_signature",
     "generate_key",
+    "has_signature",
     "load_signer",
     "payload_digest",
     "summarize",
@@ -114,9 +114,7 @@ def _message(label: AigcLabel, slot: Slot, container: str, digest_alg: str, dige
             raise SignatureError("a generator signature needs ContentProducer and ProduceID")
     else:
         covered = label.replace(ReservedCode2="")
-    return "\n".join(
-        (SCHEME, slot.value, container, f"{digest_alg}:{digest}", covered.to_json())
-    ).encode()
+    return "\n".join((SCHEME, slot.value, container, f"{digest_alg}:{digest}", covered.to_json())).encode()
 
 
 def _b64(data: bytes) -> str:
@@ -132,8 +130,11 @@ def _kid(raw_public: bytes) -> str:
 
 
 class _PublicKey(Protocol):
-    algorithm: str
-    kid: str
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
 
     def verify(self, signature: bytes, message: bytes) -> bool: ...
 
@@ -145,9 +146,7 @@ class _Ed25519Public:
 
     @property
     def kid(self) -> str:
-        return _kid(
-            self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        )
+        return _kid(self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         try:
@@ -240,9 +239,7 @@ class Signer:
             signature = self._ed.sign(message)
         else:
             signature = bytes.fromhex(self._sm2.sign_with_sm3(message))
-        return ".".join(
-            (SCHEME, self.algorithm, self.public.kid, self.digest_algorithm, _b64(signature))
-        )
+        return ".".join((SCHEME, self.algorithm, self.public.kid, self.digest_algorithm, _b64(signature)))
 
 
 class KeyRing:
@@ -376,24 +373,22 @@ def verify_label(
         parsed = parse_reserved(value)
         if parsed is None:
             checks.append(
-                SignatureCheck(
-                    slot, SignatureStatus.ABSENT, "reserved member holds data in another format"
-                )
+                SignatureCheck(slot, SignatureStatus.ABSENT, "reserved member holds data in another format")
             )
             continue
         algorithm, kid, digest_alg, signature = parsed
         key = keys.get(kid)
         if key is None or key.algorithm != algorithm:
             checks.append(
-                SignatureCheck(
-                    slot, SignatureStatus.INVALID, f"key {kid} ({algorithm}) is not trusted"
-                )
+                SignatureCheck(slot, SignatureStatus.INVALID, f"key {kid} ({algorithm}) is not trusted")
             )
             continue
         payload = digest(digest_alg) if _DIGEST_FOR.get(algorithm) == digest_alg else None
         if payload is None:
             checks.append(
-                SignatureCheck(slot, SignatureStatus.INVALID, f"digest {digest_alg} does not go with {algorithm}")
+                SignatureCheck(
+                    slot, SignatureStatus.INVALID, f"digest {digest_alg} does not go with {algorithm}"
+                )
             )
             continue
         message = _message(label, slot, container, digest_alg, payload)

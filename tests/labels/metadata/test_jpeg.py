@@ -24,7 +24,7 @@ OTHER_XMP = (
     b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
     b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="unit-test">'
-    b"<dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">A title</rdf:li></rdf:Alt></dc:title>"
+    b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">A title</rdf:li></rdf:Alt></dc:title>'
     b"</rdf:Description></rdf:RDF></x:xmpmeta>" + b" " * 200 + b'<?xpacket end="w"?>'
 )
 
@@ -94,7 +94,9 @@ def test_exiftool_reads_the_label(tmp_path: Path) -> None:
             JpegLabeler().write(fin, fout, label.to_json())
         out = subprocess.run(
             [exiftool, "-j", "-XMP-TC260:AIGC", "-XMP-dc:Title", "-Orientation#", str(dst)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         record = json.loads(out.stdout)[0]
         assert AigcLabel.parse(record["Aigc"]) == label
@@ -109,8 +111,9 @@ def test_reads_attribute_form_and_exif_user_comment(tmp_path: Path) -> None:
     attr = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
         'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
-        "xmlns:TC260=\"http://www.tc260.org.cn/ns/AIGC/1.0/\" TC260:AIGC='"
-        + label.to_json() + "'/></rdf:RDF></x:xmpmeta>"
+        'xmlns:TC260="http://www.tc260.org.cn/ns/AIGC/1.0/" TC260:AIGC=\''
+        + label.to_json()
+        + "'/></rdf:RDF></x:xmpmeta>"
     ).encode()
     f = io.BytesIO(insert_app1(base, XMP_ID + attr))
     assert AigcLabel.parse(JpegLabeler().read(f) or "") == label

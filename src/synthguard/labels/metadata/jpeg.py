@@ -79,9 +79,7 @@ def scan_segments(src: BinaryIO) -> tuple[list[Segment], int]:
             pos += 2
             continue
         if marker in (0x00, 0xD8):
-            raise CorruptMediaError(
-                f"marker {marker:#04x} where a segment should start", offset=pos
-            )
+            raise CorruptMediaError(f"marker {marker:#04x} where a segment should start", offset=pos)
         (length,) = struct.unpack(">H", read_exact(src, 2, "JPEG segment length"))
         if length < 2:
             raise CorruptMediaError(f"segment length {length} is less than 2", offset=pos)
