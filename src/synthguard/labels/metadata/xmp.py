@@ -111,6 +111,8 @@ def set_aigc(packet: bytes | None, label_json: str) -> bytes:
     an attribute-form property is replaced by the element form. With ``packet=None`` a new packet is
     made. Keeps the packet's length when its padding allows.
     """
+    if packet is not None and len(packet) > MAX_PACKET:
+        raise MediaLimitError(f"XMP packet is {len(packet)} bytes, more than {MAX_PACKET}")
     if packet is None or not packet.strip(b"\x00 \t\r\n"):
         return new_packet(label_json)
     text = _decode(packet)
