@@ -45,12 +45,25 @@ def label_json() -> str:
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """Best of ``repeat`` runs (the least disturbed by other load on the machine)."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+_fresh_counter = 0
+
+
+def fresh_dir(work: Path, name: str) -> Path:
+    """A new empty folder per round, so that no contender pays for replacing old files."""
+    global _fresh_counter
+    _fresh_counter += 1
+    path = work / f"{name}-{_fresh_counter}"
+    path.mkdir()
+    return path
 
 
 def drop_caches_hint(paths: list[Path]) -> None:
@@ -89,14 +102,12 @@ def bench_jpeg(work: Path, count: int) -> None:
     drop_caches_hint(files)
 
     def plain_copy() -> None:
-        out = work / "copy"
-        out.mkdir(exist_ok=True)
+        out = fresh_dir(work, "copy")
         for f in files:
             (out / f.name).write_bytes(f.read_bytes())
 
     def synthguard_inprocess() -> None:
-        out = work / "sg"
-        out.mkdir(exist_ok=True)
+        out = fresh_dir(work, "sg")
         for f in files:
             label_file(f, out / f.name, settings=SETTINGS)
 
@@ -105,8 +116,7 @@ def bench_jpeg(work: Path, count: int) -> None:
     env = {**os.environ, "SYNTHGUARD_PROVIDER_CODE": PRODUCER}
 
     def synthguard_cli() -> None:
-        out = work / "sgcli"
-        shutil.rmtree(out, ignore_errors=True)
+        out = fresh_dir(work, "sgcli")
         subprocess.run(
             [str(BIN / "synthguard"), "label", str(source), "-o", str(out)],
             check=True,
@@ -121,9 +131,7 @@ def bench_jpeg(work: Path, count: int) -> None:
     if exiftool:
 
         def exiftool_write() -> None:
-            out = work / "ex"
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
+            out = fresh_dir(work, "ex")
             subprocess.run(
                 [
                     exiftool,
@@ -146,7 +154,7 @@ def bench_jpeg(work: Path, count: int) -> None:
     row("synthguard label DIR -o OUT (1 process)", f"{sg_cli_s * 1e3:.2f}", f"{sg_cli_s / copy_s:.2f}")
     row("exiftool -XMP-TC260:AIGC= (1 process)", f"{ex_s * 1e3:.2f}", f"{ex_s / copy_s:.2f}")
 
-    labeled = sorted((work / "sg").glob("*.jpg"))
+    labeled = sorted(fresh_dir(work, "sg").parent.glob("sg-*/*.jpg"))[:count]
     labeler = metadata_labeler(identify(io.BytesIO(labeled[0].read_bytes()[:4096])).container)
     handles = [f.open("rb") for f in labeled]
     start = time.perf_counter()
@@ -274,10 +282,10 @@ def bench_containers(work: Path) -> None:
         drop_caches_hint([path])
 
         def plain_copy(path: Path = path) -> None:
-            (work / f"copy-{path.name}").write_bytes(path.read_bytes())
+            (fresh_dir(work, "c") / path.name).write_bytes(path.read_bytes())
 
         def labeled(path: Path = path) -> None:
-            label_file(path, work / f"out-{path.name}", settings=SETTINGS)
+            label_file(path, fresh_dir(work, "l") / path.name, settings=SETTINGS)
 
         try:
             copy_s = timed(plain_copy, 5)
