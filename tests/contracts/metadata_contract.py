@@ -204,7 +204,11 @@ class MetadataLabelerContract:
                 assert out.exists()
             assert broken.read_bytes() == data[:cut]
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
     @given(data=st.data())
     def test_fuzz_reader_and_writer(self, data: st.DataObject, samples: list[Path]) -> None:
         original = samples[0].read_bytes()
