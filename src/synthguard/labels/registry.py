@@ -44,12 +44,7 @@ def metadata_labelers() -> tuple[MetadataLabeler, ...]:
     labelers = []
     for spec in _METADATA_LABELERS:
         module_name, class_name = spec.split(":")
-        try:  # DEVELOPMENT ONLY: remove once every module exists
-            module = importlib.import_module(f"synthguard.labels.metadata.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"synthguard.labels.metadata.{module_name}":
-                continue
-            raise
+        module = importlib.import_module(f"synthguard.labels.metadata.{module_name}")
         cls = getattr(module, class_name)
         if not (isinstance(cls, type) and issubclass(cls, MetadataLabeler)):
             raise TypeError(f"{spec} is not a MetadataLabeler")
