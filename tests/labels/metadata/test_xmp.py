@@ -19,14 +19,14 @@ def packet(body: str, padding: int = 0) -> bytes:
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
         f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF}">{body}</rdf:RDF>'
-        f"</x:xmpmeta>{' ' * padding}<?xpacket end=\"w\"?>"
+        f'</x:xmpmeta>{" " * padding}<?xpacket end="w"?>'
     ).encode()
 
 
 OTHER = (
     '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
     'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6">'
-    '<dc:creator><rdf:Seq><rdf:li>Someone</rdf:li></rdf:Seq></dc:creator></rdf:Description>'
+    "<dc:creator><rdf:Seq><rdf:li>Someone</rdf:li></rdf:Seq></dc:creator></rdf:Description>"
 )
 
 
@@ -52,15 +52,12 @@ def test_update_in_place_keeps_length_with_padding() -> None:
 
 def test_other_prefix_and_attribute_forms_become_one_element() -> None:
     odd_prefix = packet(
-        f'<rdf:Description rdf:about="" xmlns:aigc="{TC260_NS}"><aigc:AIGC>old</aigc:AIGC>'
-        "</rdf:Description>"
+        f'<rdf:Description rdf:about="" xmlns:aigc="{TC260_NS}"><aigc:AIGC>old</aigc:AIGC></rdf:Description>'
     )
     assert read_aigc(odd_prefix) == "old"
     updated = set_aigc(odd_prefix, LABEL)
     assert read_aigc(updated) == LABEL and b"old" not in updated
-    attribute = packet(
-        f'<rdf:Description rdf:about="" xmlns:TC260="{TC260_NS}" TC260:AIGC=\'{LABEL}\'/>'
-    )
+    attribute = packet(f'<rdf:Description rdf:about="" xmlns:TC260="{TC260_NS}" TC260:AIGC=\'{LABEL}\'/>')
     assert read_aigc(attribute) == LABEL
     replaced = set_aigc(attribute, LABEL.replace("AB", "EF"))
     assert read_aigc(replaced) == LABEL.replace("AB", "EF")
