@@ -26,7 +26,8 @@ right after ``moov``; only otherwise are the absolute offsets after ``moov`` shi
 
 Variants read (never written, never removed): a ``mdta`` meta directly in ``moov`` (Apple's place), an
 ``ilst`` item without ``keys`` (a freeform ``----`` item named ``AIGC``, or an item of type ``AIGC``),
-and an ``AIGC`` atom directly in ``udta``.
+an ``AIGC`` atom directly in ``udta``, and ``TC260:AIGC`` in an XMP packet (the spec's fallback for
+any format, as exiftool writes it: a top-level XMP ``uuid`` box; or ``udta/XMP_``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import BinaryIO, Final
 from synthguard._io import copy_range, iter_range, read_exact, require_size, stream_size
 from synthguard.errors import CorruptMediaError
 from synthguard.labels.base import InPlaceWriter, MetadataLabeler
+from synthguard.labels.metadata import xmp
 from synthguard.labels.metadata._bmff import (
     FREE_TYPES,
     Box,
@@ -61,6 +63,8 @@ from synthguard.media import Container
 __all__ = ["IsobmffLabeler"]
 
 KEY: Final = b"AIGC"
+#: The ``uuid`` box type that holds an XMP packet in ISOBMFF files (Adobe XMP spec, part 3).
+XMP_UUID: Final = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 KEY_NAMESPACE: Final = b"mdta"
 #: A ``moov`` larger than this is refused (hours of video stay far below).
 MAX_MOOV: Final = 512 * 1024 * 1024
@@ -210,6 +214,24 @@ def _read_udta_atom(body: bytes) -> str:
         return body.decode("utf-8").strip("\x00 \t\r\n")
     except UnicodeDecodeError:
         raise CorruptMediaError("the udta AIGC atom is not valid text") from None
+
+
+def _read_xmp(src: BinaryIO, udta_kids: list[list[Box]]) -> str | None:
+    """The XMP fallback other tools write (exiftool: a top-level ``uuid`` box with the XMP UUID;
+    Adobe: ``moov/udta/XMP_``): ``TC260:AIGC`` in it, read as a variant, never written."""
+    packets = [a for kids in udta_kids for a in kids if a.type == b"XMP_"]
+    packets += [b for b in _top_level(src) if b.type == b"uuid"]
+    for box in packets:
+        skip = 0
+        if box.type == b"uuid":
+            src.seek(box.body_offset)
+            if box.body_size < 16 or src.read(16) != XMP_UUID:
+                continue
+            skip = 16
+        found = xmp.read_aigc(_body(src, box, skip, limit=xmp.MAX_PACKET))
+        if found is not None:
+            return found
+    return None
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -457,7 +479,7 @@ class IsobmffLabeler(MetadataLabeler, InPlaceWriter):
             for atom in kids:
                 if atom.type == KEY:
                     return _read_udta_atom(_body(src, atom))
-        return None
+        return _read_xmp(src, udta_kids)
 
     def write(self, src: BinaryIO, dst: BinaryIO, label_json: str) -> None:
         plan = _plan(src, label_json)
