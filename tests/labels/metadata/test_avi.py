@@ -6,23 +6,28 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import struct
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, UnsupportedFormatError
 from synthguard.labels.metadata.avi import AviLabeler
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import (
+    LAVFI,
+    ffmpeg_decode,
+    ffmpeg_samples,
+    ffprobe,
+    label_copy,
+    packets,
+    tags_and_streams,
+    write_samples,
+)
 
-LAVFI = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i"]
+write = functools.partial(label_copy, AviLabeler())
 
 
 def chunks(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -57,7 +62,6 @@ def make_absolute_idx1(data: bytes) -> bytes:
 
 @functools.cache
 def sample_bytes() -> dict[str, bytes]:
-    ffmpeg = require_tool("ffmpeg")
     runs = {
         # mjpeg + PCM, INFO with title and artist, ffmpeg's 1016-byte JUNK reserve before movi
         "mjpeg-pcm.avi": [
@@ -107,44 +111,13 @@ def sample_bytes() -> dict[str, bytes]:
             "0",
         ],
     }
-    made: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, args in runs.items():
-            out = Path(tmp) / name
-            subprocess.run([ffmpeg, "-v", "error", *args, str(out)], check=True)
-            made[name] = out.read_bytes()
+    made = ffmpeg_samples(runs)
     made["absolute-idx1.avi"] = make_absolute_idx1(made["tight.avi"])
     return made
 
 
 def make_avis(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in sample_bytes().items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def packets(path: Path) -> list[tuple[int, int | None, int | None, bytes]]:
-    with av.open(str(path)) as container:
-        return [(p.stream.index, p.pts, p.dts, bytes(p)) for p in container.demux() if p.size]
-
-
-def write(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        AviLabeler().write(fin, fout, label.to_json())
+    return write_samples(folder, sample_bytes())
 
 
 def check_idx1(data: bytes) -> None:
@@ -165,22 +138,19 @@ class TestAviContract(MetadataLabelerContract):
         return make_avis(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        probe = ffprobe(path)
-        tags = {k: v for k, v in probe["format"].get("tags", {}).items() if k != "AIGC"}
         keys = ("codec_name", "width", "height", "sample_rate", "channels", "nb_frames")
-        return tags, [{k: s.get(k) for k in keys} for s in probe["streams"]]
+        return tags_and_streams(ffprobe(path), keys)
 
 
 @pytest.mark.tools
 def test_ffprobe_shows_the_label_and_every_frame_decodes(tmp_path: Path) -> None:
     label = make_label()
-    ffmpeg = require_tool("ffmpeg")
     for src in make_avis(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         write(src, dst, label)
         tags = ffprobe(dst)["format"]["tags"]
         assert AigcLabel.parse(tags["AIGC"]) == label
-        subprocess.run([ffmpeg, "-v", "error", "-xerror", "-i", str(dst), "-f", "null", "-"], check=True)
+        ffmpeg_decode(dst, xerror=True)
         assert packets(dst) == packets(src)
         data = dst.read_bytes()
         check_idx1(data)

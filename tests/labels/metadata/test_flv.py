@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import struct
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from synthguard.aigc import AigcLabel
@@ -32,10 +28,18 @@ from synthguard.labels.metadata.flv import (
     decode_amf,
     encode_amf,
 )
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import (
+    LAVFI,
+    ffmpeg_decode,
+    ffmpeg_samples,
+    ffprobe,
+    label_copy,
+    packets,
+    tags_and_streams,
+    write_samples,
+)
 
-LAVFI = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i"]
 #: onMetaData keys that are absolute file offsets: they move with the script tag's growth.
 OFFSET_KEYS = {"lastkeyframelocation", "AIGC"}
 
@@ -88,7 +92,6 @@ def with_object_metadata(data: bytes, exotic: bool = False) -> bytes:
 
 @functools.cache
 def sample_bytes() -> dict[str, bytes]:
-    ffmpeg = require_tool("ffmpeg")
     runs = {
         "flv1-mp3.flv": [
             *LAVFI,
@@ -122,46 +125,19 @@ def sample_bytes() -> dict[str, bytes]:
             "title=Indexed",
         ],
     }
-    made: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, args in runs.items():
-            out = Path(tmp) / name
-            subprocess.run([ffmpeg, "-v", "error", *args, str(out)], check=True)
-            made[name] = out.read_bytes()
+    made = ffmpeg_samples(runs)
     made["no-metadata.flv"] = without_metadata(made["flv1-mp3.flv"])
     made["object-metadata.flv"] = with_object_metadata(made["flv1-mp3.flv"])
     return made
 
 
 def make_flvs(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in sample_bytes().items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, sample_bytes())
 
 
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [require_tool("ffprobe"), "-v", "warning", "-show_format", "-show_streams", "-of", "json", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    assert out.stderr == "", out.stderr  # e.g. "Invalid keyframes object" would show here
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def packets(path: Path) -> list[tuple[int, int | None, int | None, bytes]]:
-    with av.open(str(path)) as container:
-        return [(p.stream.index, p.pts, p.dts, bytes(p)) for p in container.demux() if p.size]
-
-
-def write(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        FlvLabeler().write(fin, fout, label.to_json())
+#: ffprobe at warning level, and nothing printed: e.g. "Invalid keyframes object" would show there.
+ffprobe_clean = functools.partial(ffprobe, loglevel="warning", clean_stderr=True)
+write = functools.partial(label_copy, FlvLabeler())
 
 
 def metadata(data: bytes) -> list[tuple[str, Any]]:
@@ -180,21 +156,18 @@ class TestFlvContract(MetadataLabelerContract):
         return make_flvs(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        probe = ffprobe(path)
-        kept = {k: v for k, v in probe["format"].get("tags", {}).items() if k not in OFFSET_KEYS}
         keys = ("codec_name", "width", "height", "sample_rate", "channels")
-        return kept, [{k: s.get(k) for k in keys} for s in probe["streams"]]
+        return tags_and_streams(ffprobe_clean(path), keys, skip_tags=OFFSET_KEYS)
 
 
 @pytest.mark.tools
 def test_ffprobe_shows_the_label_and_every_frame_decodes(tmp_path: Path) -> None:
     label = make_label()
-    ffmpeg = require_tool("ffmpeg")
     for src in make_flvs(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         write(src, dst, label)
-        assert AigcLabel.parse(ffprobe(dst)["format"]["tags"]["AIGC"]) == label
-        subprocess.run([ffmpeg, "-v", "error", "-xerror", "-i", str(dst), "-f", "null", "-"], check=True)
+        assert AigcLabel.parse(ffprobe_clean(dst)["format"]["tags"]["AIGC"]) == label
+        ffmpeg_decode(dst, xerror=True)
         assert packets(dst) == packets(src)
         data = dst.read_bytes()
         first = tags(data)[0]
@@ -300,6 +273,6 @@ def test_in_place_only_for_a_same_size_relabel(tmp_path: Path) -> None:
     same_size = make_label(ProduceID="00000000000000AB")
     with labeled.open("r+b") as fh:
         assert labeler.write_in_place(fh, same_size.to_json())
-    assert AigcLabel.parse(ffprobe(labeled)["format"]["tags"]["AIGC"]) == same_size
+    assert AigcLabel.parse(ffprobe_clean(labeled)["format"]["tags"]["AIGC"]) == same_size
     assert packets(labeled) == packets(src)
     tags(labeled.read_bytes())  # the PreviousTagSize chain still holds

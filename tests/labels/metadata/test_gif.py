@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,16 @@ from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.gif import MAGIC_TRAILER, GifLabeler
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-from tests.labels.metadata.test_png import OTHER_XMP, exiftool_labels, exiftool_tags, gradient, image_info
+from tests.media_tools import (
+    OTHER_XMP,
+    exiftool_labels,
+    exiftool_tags,
+    gradient,
+    image_info,
+    label_copies,
+    label_copy,
+    read_bytes,
+)
 
 XMP_BLOCK = b"\x21\xff\x0bXMP DataXMP" + OTHER_XMP + MAGIC_TRAILER
 #: An application extension nobody knows, to be kept byte for byte.
@@ -86,14 +96,8 @@ def make_gifs(folder: Path) -> list[Path]:
     return [rich, static, local, transparent, no_trailer]
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> bytes:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        GifLabeler().write(fin, fout, label.to_json())
-    return dst.read_bytes()
-
-
-def read(data: bytes) -> str | None:
-    return GifLabeler().read(io.BytesIO(data))
+write = functools.partial(label_copy, GifLabeler())
+read = functools.partial(read_bytes, GifLabeler())
 
 
 def is_xmp(block: bytes) -> bool:
@@ -115,10 +119,7 @@ class TestGifContract(MetadataLabelerContract):
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
     label = make_label()
-    outputs = []
-    for src in make_gifs(tmp_path):
-        outputs.append(tmp_path / f"out-{src.name}")
-        write(src, outputs[-1], label)
+    outputs = label_copies(GifLabeler(), make_gifs(tmp_path), tmp_path, label)
     records = exiftool_labels(outputs)
     for out in outputs:
         assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name

@@ -6,40 +6,37 @@ Samples are AVIF files written by Pillow (libavif); the HEIF sample is one of th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-import json
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
 from synthguard.aigc import AigcLabel
 from synthguard.errors import MediaError, UnsupportedFormatError
 from synthguard.labels.metadata import _bmff
 from synthguard.labels.metadata.heif import HeifLabeler
 from synthguard.media import Container, identify
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import (
+    SRGB,
+    XMP_META,
+    XPACKET_BEGIN,
+    XPACKET_END,
+    exiftool_record,
+    image_metadata,
+    label_copy,
+    user_comment_exif,
+    write_samples,
+)
 
-OTHER_XMP = (
-    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-    b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-    b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="unit-test">'
-    b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">A title</rdf:li></rdf:Alt></dc:title>'
-    b"</rdf:Description></rdf:RDF></x:xmpmeta>"
-)
-PADDED_XMP = (
-    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-    + OTHER_XMP
-    + b"\n"
-    + b" " * 2047
-    + b'<?xpacket end="w"?>'
-)
+#: Another tool's XMP, bare (as Pillow writes what it is given), and in a packet padded for the label.
+OTHER_XMP = XMP_META
+PADDED_XMP = XPACKET_BEGIN + OTHER_XMP + b"\n" + b" " * 2047 + XPACKET_END
 _CACHE: dict[str, bytes] = {}
 
 
@@ -67,8 +64,7 @@ def _make_all() -> dict[str, bytes]:
     exif = Image.Exif()
     exif[0x010F] = "UnitCam"
     exif[0x0112] = 1
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    rich = _avif(exif=exif.tobytes(), xmp=OTHER_XMP, icc_profile=icc)
+    rich = _avif(exif=exif.tobytes(), xmp=OTHER_XMP, icc_profile=SRGB)
     _CACHE["rich.avif"] = rich
     _CACHE["plain.avif"] = _avif()
     _CACHE["padded.avif"] = _avif(xmp=PADDED_XMP)
@@ -81,12 +77,7 @@ def _make_all() -> dict[str, bytes]:
 
 
 def make_images(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in _make_all().items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, _make_all())
 
 
 def with_wide_iloc(data: bytes) -> bytes:
@@ -121,25 +112,7 @@ def frames(path: Path) -> list[str]:
         return digests
 
 
-def image_metadata(path: Path) -> dict[str, Any]:
-    with Image.open(path) as im:
-        xmp = im.getxmp()
-        description = (xmp.get("xmpmeta", {}) or {}).get("RDF", {}).get("Description", {})
-        items = description if isinstance(description, list) else [description]
-        kept = [{k: v for k, v in d.items() if k not in ("AIGC", "about")} for d in items if d]
-        return {
-            "exif": dict(im.getexif()),
-            "icc": im.info.get("icc_profile"),
-            "size": im.size,
-            "mode": im.mode,
-            "xmp": [d for d in kept if d] or None,
-            "frames": frames(path),
-        }
-
-
-def label_copy(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        HeifLabeler().write(fin, fout, label.to_json())
+write = functools.partial(label_copy, HeifLabeler())
 
 
 def read_label(path: Path) -> AigcLabel | None:
@@ -155,7 +128,7 @@ class TestHeifContract(MetadataLabelerContract):
         return make_images(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        return image_metadata(path)
+        return {**image_metadata(path), "frames": frames(path)}
 
 
 def test_samples_are_the_containers_served(tmp_path: Path) -> None:
@@ -167,27 +140,13 @@ def test_samples_are_the_containers_served(tmp_path: Path) -> None:
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label_and_keeps_the_rest(tmp_path: Path) -> None:
-    exiftool = require_tool("exiftool")
     label = make_label()
     for src in make_images(tmp_path):
         dst = tmp_path / f"out-{src.name}"
-        label_copy(src, dst, label)
-        out = subprocess.run(
-            [
-                exiftool,
-                "-j",
-                "-XMP-TC260:AIGC",
-                "-XMP-dc:Title",
-                "-Make",
-                "-ProfileDescription",
-                "-Warning",
-                str(dst),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+        write(src, dst, label)
+        record = exiftool_record(
+            dst, "-XMP-TC260:AIGC", "-XMP-dc:Title", "-Make", "-ProfileDescription", "-Warning"
         )
-        record = json.loads(out.stdout)[0]
         assert AigcLabel.parse(record["Aigc"]) == label, src.name
         assert "Warning" not in record, (src.name, record.get("Warning"))
         if src.name in ("rich.avif", "mif1.heif", "iloc-v2.avif"):
@@ -205,12 +164,12 @@ def test_existing_xmp_item_is_updated_not_duplicated(tmp_path: Path) -> None:
     src = next(p for p in make_images(tmp_path) if p.name == "rich.avif")
     assert _xmp_items(src) == 1
     dst, again = tmp_path / "out.avif", tmp_path / "again.avif"
-    label_copy(src, dst, make_label())
+    write(src, dst, make_label())
     assert _xmp_items(dst) == 1
     # the packet moved to the end (it grew); its old bytes were blanked, not left behind
     assert dst.read_bytes().count(b"A title") == 1
     second = make_label(ProduceID="00000000000000AB")
-    label_copy(dst, again, second)
+    write(dst, again, second)
     assert read_label(again) == second
     assert again.read_bytes().count(b"A title") == 1
     assert again.stat().st_size - dst.stat().st_size < 64
@@ -220,7 +179,7 @@ def test_new_xmp_item_references_the_primary_item(tmp_path: Path) -> None:
     src = next(p for p in make_images(tmp_path) if p.name == "plain.avif")
     assert _xmp_items(src) == 0
     dst = tmp_path / "out.avif"
-    label_copy(src, dst, make_label())
+    write(src, dst, make_label())
     data = dst.read_bytes()
     assert _xmp_items(dst) == 1
     at = data.index(b"cdsc")
@@ -247,7 +206,7 @@ def test_in_place_when_meta_keeps_its_size(tmp_path: Path) -> None:
     assert plain.read_bytes() == before
     # once labeled, relabeling is in place (the packet sits in the last mdat)
     labeled = tmp_path / "labeled.avif"
-    label_copy(plain, labeled, label)
+    write(plain, labeled, label)
     second = make_label(ProduceID="00000000000000AB", ContentPropagator="PLATFORM01")
     with labeled.open("r+b") as fh:
         assert labeler.write_in_place(fh, second.to_json())
@@ -324,25 +283,17 @@ def test_minimal_heif_is_labeled(tmp_path: Path) -> None:
     src, dst = tmp_path / "min.heic", tmp_path / "out.heic"
     src.write_bytes(data)
     label = make_label()
-    label_copy(src, dst, label)
+    write(src, dst, label)
     assert read_label(dst) == label
     with src.open("rb") as a, dst.open("rb") as b:
         assert b"".join(HeifLabeler().payload(a)) == b"".join(HeifLabeler().payload(b)) == b"\x01" * 16
-    out = subprocess.run(
-        [require_tool("exiftool"), "-j", "-XMP-TC260:AIGC", str(dst)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    assert AigcLabel.parse(json.loads(out.stdout)[0]["Aigc"]) == label
+    assert AigcLabel.parse(exiftool_record(dst, "-XMP-TC260:AIGC")["Aigc"]) == label
 
 
 def test_reads_exif_user_comment_variant(tmp_path: Path) -> None:
     label = make_label()
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00" + json.dumps({"AIGC": label.to_dict()}).encode()
     path = tmp_path / "exif.avif"
-    path.write_bytes(_avif(exif=exif.tobytes()))
+    path.write_bytes(_avif(exif=user_comment_exif(label)))
     assert read_label(path) == label
 
 
@@ -405,17 +356,11 @@ def test_xmp_item_in_idat_moves_to_file_offsets(tmp_path: Path) -> None:
     src.write_bytes(_heif_with_data(children, b"\x02" * 16))
     assert read_label(src) == old
     new = make_label(ProduceID="00000000000000AB")
-    label_copy(src, dst, new)
+    write(src, dst, new)
     assert read_label(dst) == new
     assert dst.read_bytes().count(b"ProduceID") == 1  # the idat copy was blanked
     assert dst.read_bytes().count(b"A title") == 1
-    out = subprocess.run(
-        [require_tool("exiftool"), "-j", "-XMP-TC260:AIGC", "-XMP-dc:Title", str(dst)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    record = json.loads(out.stdout)[0]
+    record = exiftool_record(dst, "-XMP-TC260:AIGC", "-XMP-dc:Title")
     assert AigcLabel.parse(record["Aigc"]) == new and record["Title"] == "A title"
     with src.open("rb") as a, dst.open("rb") as b:
         assert b"".join(HeifLabeler().payload(a)) == b"".join(HeifLabeler().payload(b)) == b"\x02" * 16

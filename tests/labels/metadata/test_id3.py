@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import io
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +12,12 @@ import numpy as np
 import pytest
 from mutagen.apev2 import APEv2
 from mutagen.id3 import APIC, COMM, ID3, TDAT, TIT2, TPE1, TXXX, TYER, ID3NoHeaderError
-from PIL import Image
 
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError
 from synthguard.labels.metadata.id3 import Id3Labeler, read_id3v2_header
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 40)).save(buffer, "PNG")
-    return buffer.getvalue()
+from tests.media_tools import CountingReader, decode_pcm, exiftool_record, ffprobe, label_copy, tiny_png
 
 
 def encode_mp3(seconds: float = 0.3) -> bytes:
@@ -61,7 +53,7 @@ def make_mp3s(folder: Path) -> list[Path]:
     tags.add(TPE1(encoding=3, text=["Unit"]))
     tags.add(COMM(encoding=3, lang="eng", desc="", text=["a comment"]))
     tags.add(TXXX(encoding=3, desc="Other", text=["kept"]))
-    tags.add(APIC(encoding=0, mime="image/png", type=3, desc="cover", data=png()))
+    tags.add(APIC(encoding=0, mime="image/png", type=3, desc="cover", data=tiny_png()))
     tags.save(rich, v1=2, v2_version=4)  # with an ID3v1 tag at the end
     old = folder / "old-v23-ape.mp3"
     old.write_bytes(audio)
@@ -106,41 +98,22 @@ class TestId3Contract(MetadataLabelerContract):
         return mp3_metadata(path)
 
 
-def label_file(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        Id3Labeler().write(fin, fout, label.to_json())
+label_file = functools.partial(label_copy, Id3Labeler())
 
 
 @pytest.mark.tools
 def test_ffprobe_and_exiftool_read_the_label_and_audio_is_unchanged(tmp_path: Path) -> None:
-    ffprobe, ffmpeg, exiftool = (require_tool(t) for t in ("ffprobe", "ffmpeg", "exiftool"))
     label = make_label()
     for src in make_mp3s(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         label_file(src, dst, label)
-        probe = subprocess.run(
-            [ffprobe, "-v", "error", "-show_entries", "format_tags", "-of", "json", str(dst)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        tags = json.loads(probe.stdout)["format"]["tags"]
+        tags = ffprobe(dst, "-show_entries", "format_tags")["format"]["tags"]
         assert AigcLabel.parse(tags["AIGC"]) == label
-        record = json.loads(
-            subprocess.run(
-                [exiftool, "-j", "-UserDefinedText", str(dst)], check=True, capture_output=True, text=True
-            ).stdout
-        )[0]
+        record = exiftool_record(dst, "-UserDefinedText")
         texts = record["UserDefinedText"]
         texts = texts if isinstance(texts, list) else [texts]
         assert f"(AIGC) {label.to_json()}" in texts
-
-        def pcm(path: Path) -> bytes:
-            return subprocess.run(
-                [ffmpeg, "-v", "error", "-i", str(path), "-f", "s16le", "-"], check=True, capture_output=True
-            ).stdout
-
-        assert pcm(dst) == pcm(src)
+        assert decode_pcm(dst) == decode_pcm(src)
 
 
 def test_versions_and_old_frames_are_kept(tmp_path: Path) -> None:
@@ -218,19 +191,6 @@ def test_garbage_frames_do_not_crash() -> None:
     except CorruptMediaError:
         found = None
     assert found is None
-
-
-class CountingReader(io.BytesIO):
-    """Counts the bytes a reader pulls: reading a label must not read the audio."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.count = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        self.count += len(data)
-        return data
 
 
 def test_read_touches_only_the_tag(tmp_path: Path) -> None:

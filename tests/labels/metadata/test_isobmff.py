@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import io
-import json
 import os
 import shlex
 import struct
@@ -20,6 +20,15 @@ from synthguard.labels.metadata import _bmff
 from synthguard.labels.metadata.isobmff import IsobmffLabeler, _shifted_plan
 from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import (
+    CountingFile,
+    ffmpeg_decode,
+    ffmpeg_samples,
+    ffprobe,
+    label_copy,
+    run_ffmpeg,
+    write_samples,
+)
 
 CHAPTERS = """;FFMETADATA1
 title=Chaptered clip
@@ -60,58 +69,40 @@ _APPLE_TAGS = ["-Keys:Title=Keys title", "-Keys:Author=Someone", "-UserData:Comm
 _CACHE: dict[str, bytes] = {}
 
 
+def _tag(name: str, out: Path) -> None:
+    """Tags the recipes cannot set: iTunes items (mutagen) and Apple's QuickTime keys (exiftool)."""
+    if name.endswith(".m4a"):
+        tags = MP4(out)
+        tags["\xa9nam"] = ["A song"]
+        tags["\xa9ART"] = ["An artist"]
+        tags["trkn"] = [(3, 9)]
+        tags.save()
+    if name == "apple-keys.mp4":
+        exiftool = require_tool("exiftool")
+        subprocess.run([exiftool, "-q", "-overwrite_original", *_APPLE_TAGS, str(out)], check=True)
+
+
 def _make_all(folder: Path) -> dict[str, bytes]:
     if _CACHE:
         return _CACHE
-    ffmpeg = require_tool("ffmpeg")
     chapters = folder / "chapters.txt"
     chapters.write_text(CHAPTERS)
-    for name, recipe in _RECIPES.items():
-        out = folder / f"made-{name}"
-        args = [str(chapters) if a == "CHAPTERS" else a for a in shlex.split(recipe)]
-        subprocess.run([ffmpeg, "-v", "error", "-y", *args, str(out)], check=True)
-        if name.endswith(".m4a"):
-            tags = MP4(out)
-            tags["\xa9nam"] = ["A song"]
-            tags["\xa9ART"] = ["An artist"]
-            tags["trkn"] = [(3, 9)]
-            tags.save()
-        if name == "apple-keys.mp4":
-            exiftool = require_tool("exiftool")
-            subprocess.run([exiftool, "-q", "-overwrite_original", *_APPLE_TAGS, str(out)], check=True)
-        _CACHE[name] = out.read_bytes()
-        out.unlink()
+    runs = {
+        name: [str(chapters) if a == "CHAPTERS" else a for a in shlex.split(recipe)]
+        for name, recipe in _RECIPES.items()
+    }
+    _CACHE.update(ffmpeg_samples(runs, finish=_tag))
     chapters.unlink()
     return _CACHE
 
 
 def make_media(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in _make_all(folder).items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, _make_all(folder))
 
 
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            require_tool("ffprobe"),
-            "-v",
-            "error",
-            "-show_chapters",
-            "-show_entries",
-            "format_tags:stream=codec_name,nb_frames,duration_ts",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return dict(json.loads(out.stdout))
+ffprobe_tags = functools.partial(
+    ffprobe, "-show_chapters", "-show_entries", "format_tags:stream=codec_name,nb_frames,duration_ts"
+)
 
 
 def mutagen_tags(path: Path) -> dict[str, Any]:
@@ -121,18 +112,11 @@ def mutagen_tags(path: Path) -> dict[str, Any]:
 
 
 def framemd5(path: Path) -> list[str]:
-    out = subprocess.run(
-        [require_tool("ffmpeg"), "-v", "error", "-i", str(path), "-map", "0", "-f", "framemd5", "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return [line for line in out.stdout.splitlines() if not line.startswith("#")]
+    out = run_ffmpeg("-i", str(path), "-map", "0", "-f", "framemd5", "-").decode()
+    return [line for line in out.splitlines() if not line.startswith("#")]
 
 
-def label_copy(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        IsobmffLabeler().write(fin, fout, label.to_json())
+write = functools.partial(label_copy, IsobmffLabeler())
 
 
 class TestIsobmffContract(MetadataLabelerContract):
@@ -142,7 +126,7 @@ class TestIsobmffContract(MetadataLabelerContract):
         return make_media(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        probe = ffprobe(path)
+        probe = ffprobe_tags(path)
         tags = probe.get("format", {}).get("tags", {})
         tags.pop("AIGC", None)
         return {"ffprobe": probe, "mutagen": mutagen_tags(path)}
@@ -153,16 +137,10 @@ def test_ffprobe_reads_the_label_and_every_frame_decodes(tmp_path: Path) -> None
     label = make_label()
     for src in make_media(tmp_path):
         dst = tmp_path / f"out-{src.name}"
-        label_copy(src, dst, label)
-        tags = ffprobe(dst)["format"]["tags"]
+        write(src, dst, label)
+        tags = ffprobe_tags(dst)["format"]["tags"]
         assert tags["AIGC"] == label.to_json(), src.name
-        errors = subprocess.run(
-            [require_tool("ffmpeg"), "-v", "error", "-i", str(dst), "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert errors.stderr == "", (src.name, errors.stderr)
+        ffmpeg_decode(dst, clean_stderr=True)
         # chunk offsets (stco/co64, tfhd) point at the same samples as before
         assert framemd5(dst) == framemd5(src), src.name
 
@@ -174,19 +152,19 @@ def test_titles_chapters_and_itunes_tags_survive(tmp_path: Path) -> None:
     outs = {}
     for name, src in samples.items():
         outs[name] = tmp_path / f"out-{name}"
-        label_copy(src, outs[name], label)
-    probe = ffprobe(outs["moov-last.mp4"])
+        write(src, outs[name], label)
+    probe = ffprobe_tags(outs["moov-last.mp4"])
     assert [c["tags"]["title"] for c in probe["chapters"]] == ["Intro", "Main"]
     assert probe["format"]["tags"]["title"] == "Chaptered clip"
-    assert ffprobe(outs["quicktime.mov"])["format"]["tags"]["title"] == "QT title"
+    assert ffprobe_tags(outs["quicktime.mov"])["format"]["tags"]["title"] == "QT title"
     m4a = MP4(outs["tags.m4a"])
     assert m4a.tags is not None
     assert m4a.tags["\xa9nam"] == ["A song"] and m4a.tags["\xa9ART"] == ["An artist"]
     assert m4a.tags["trkn"] == [(3, 9)]
-    apple = ffprobe(outs["apple-keys.mp4"])["format"]["tags"]
+    apple = ffprobe_tags(outs["apple-keys.mp4"])["format"]["tags"]
     assert apple["com.apple.quicktime.title"] == "Keys title" and apple["comment"] == "udta comment"
     assert apple["AIGC"] == label.to_json()
-    keyed = ffprobe(outs["mdta.mp4"])["format"]["tags"]
+    keyed = ffprobe_tags(outs["mdta.mp4"])["format"]["tags"]
     assert keyed["foo"] == "bar" and keyed["title"] == "Keyed" and keyed["AIGC"] == label.to_json()
 
 
@@ -218,9 +196,9 @@ def test_existing_mdta_keys_are_kept_and_aigc_is_one_key(tmp_path: Path) -> None
     src = next(p for p in make_media(tmp_path) if p.name == "mdta.mp4")
     assert b"foo" in _keys(src) and b"AIGC" not in _keys(src)
     once, twice = tmp_path / "once.mp4", tmp_path / "twice.mp4"
-    label_copy(src, once, make_label())
+    write(src, once, make_label())
     second = make_label(ProduceID="00000000000000AB")
-    label_copy(once, twice, second)
+    write(once, twice, second)
     keys = _keys(twice)
     assert keys.count(b"AIGC") == 1
     assert keys[: len(_keys(src))] == _keys(src)
@@ -233,7 +211,7 @@ def test_free_space_absorbs_the_change_without_moving_media(tmp_path: Path) -> N
     data = src.read_bytes()
     mdat_at = data.index(b"mdat")
     dst = tmp_path / "out.mp4"
-    label_copy(src, dst, make_label())
+    write(src, dst, make_label())
     assert dst.stat().st_size == src.stat().st_size
     assert dst.read_bytes().index(b"mdat") == mdat_at
     target = tmp_path / "in-place.mp4"
@@ -268,27 +246,11 @@ def test_in_place_with_moov_at_the_end_and_refusal_otherwise(tmp_path: Path) -> 
     assert fast.read_bytes() == original
 
 
-class CountingFile(io.FileIO):
-    """A raw file that counts the bytes read through it."""
-
-    bytes_read = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        self.bytes_read += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        n = super().readinto(buffer)
-        self.bytes_read += n or 0
-        return n or 0
-
-
 def test_two_gigabyte_file_reads_only_the_moov(tmp_path: Path) -> None:
     src = next(p for p in make_media(tmp_path) if p.name == "moov-last.mp4")
     labeled = tmp_path / "labeled.mp4"
     label = make_label()
-    label_copy(src, labeled, label)
+    write(src, labeled, label)
     data = labeled.read_bytes()
     stream = io.BytesIO(data)
     boxes = {b.type: b for b in _bmff.iter_boxes(stream, 0, len(data))}
@@ -303,11 +265,11 @@ def test_two_gigabyte_file_reads_only_the_moov(tmp_path: Path) -> None:
     assert big.stat().st_size > 2**31
     with CountingFile(big, "rb") as fh:
         assert AigcLabel.parse(IsobmffLabeler().read(fh) or "") == label  # type: ignore[arg-type]
-        assert fh.bytes_read < 16 * 1024
+        assert fh.count < 16 * 1024
     second = make_label(ProduceID="00000000000000AB")
     with CountingFile(big, "r+b") as fh:
         assert IsobmffLabeler().write_in_place(fh, second.to_json())  # type: ignore[arg-type]
-        assert fh.bytes_read < 64 * 1024
+        assert fh.count < 64 * 1024
     with big.open("rb") as fh:
         assert AigcLabel.parse(IsobmffLabeler().read(fh) or "") == second
 
@@ -348,7 +310,7 @@ def test_reads_variants_seen_in_the_wild(tmp_path: Path) -> None:
     # writing adds the standard carrier and leaves the variant alone
     out = tmp_path / "std.m4a"
     standard = make_label(ProduceID="00000000000000AB")
-    label_copy(m4a, out, standard)
+    write(m4a, out, standard)
     with out.open("rb") as fh:
         assert AigcLabel.parse(IsobmffLabeler().read(fh) or "") == standard
     assert MP4(out).tags["AIGC"] == [label.to_json()]  # type: ignore[index]
@@ -450,7 +412,7 @@ def test_quicktime_plain_meta_form_is_read_and_kept(tmp_path: Path) -> None:
     src = next(p for p in make_media(tmp_path) if p.name == "moov-last.mp4")
     labeled = tmp_path / "labeled.mp4"
     label = make_label()
-    label_copy(src, labeled, label)
+    write(src, labeled, label)
     data = labeled.read_bytes()
     moov = next(b for b in _bmff.iter_boxes(io.BytesIO(data), 0, len(data)) if b.type == b"moov")
     paths = ((b"moov",), (b"moov", b"udta"), (b"moov", b"udta", b"meta"))
@@ -462,13 +424,13 @@ def test_quicktime_plain_meta_form_is_read_and_kept(tmp_path: Path) -> None:
     metas[1].prefix = b""  # QuickTime's form: no version and flags
     plain = tmp_path / "plain-meta.mp4"
     plain.write_bytes(data[: moov.offset] + tree.to_bytes())
-    assert ffprobe(plain)["format"]["tags"]["AIGC"] == label.to_json()
+    assert ffprobe_tags(plain)["format"]["tags"]["AIGC"] == label.to_json()
     with plain.open("rb") as fh:
         assert AigcLabel.parse(IsobmffLabeler().read(fh) or "") == label
     again = tmp_path / "again.mp4"
     second = make_label(ProduceID="00000000000000AB")
-    label_copy(plain, again, second)
-    assert ffprobe(again)["format"]["tags"]["AIGC"] == second.to_json()
+    write(plain, again, second)
+    assert ffprobe_tags(again)["format"]["tags"]["AIGC"] == second.to_json()
     assert again.stat().st_size == plain.stat().st_size
     assert again.read_bytes().count(b"AIGC") == 1
 

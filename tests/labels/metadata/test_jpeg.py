@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +12,17 @@ from PIL import Image
 
 from synthguard.aigc import AigcLabel
 from synthguard.labels.metadata.jpeg import XMP_ID, JpegLabeler
-from tests.conftest import PDQ, require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-
-OTHER_XMP = (
-    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-    b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-    b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="unit-test">'
-    b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">A title</rdf:li></rdf:Alt></dc:title>'
-    b"</rdf:Description></rdf:RDF></x:xmpmeta>" + b" " * 200 + b'<?xpacket end="w"?>'
+from tests.media_tools import (
+    copy_modes,
+    exiftool_record,
+    image_metadata,
+    label_copy,
+    user_comment_exif,
+    xmp_packet,
 )
+
+OTHER_XMP = xmp_packet(200)
 
 
 def insert_app1(jpeg: bytes, body: bytes) -> bytes:
@@ -50,28 +46,7 @@ def make_jpegs(folder: Path) -> list[Path]:
     buffer = io.BytesIO()
     image.convert("L").save(buffer, "JPEG", progressive=True)
     plain.write_bytes(buffer.getvalue())
-    samples = [rich, with_xmp, plain]
-    for name in ("CMYK.jpg", "YCbCr.jpg", "original.jpg"):
-        copy = folder / name
-        shutil.copy(PDQ / "misc-images" / "modes" / name, copy)
-        samples.append(copy)
-    return samples
-
-
-def image_metadata(path: Path) -> dict[str, Any]:
-    with Image.open(path) as im:
-        xmp = im.getxmp() if hasattr(im, "getxmp") else {}
-        description = (xmp.get("xmpmeta", {}) or {}).get("RDF", {}).get("Description", {})
-        items = description if isinstance(description, list) else [description]
-        kept = [{k: v for k, v in d.items() if k not in ("AIGC", "about")} for d in items if d]
-        description = [d for d in kept if d]
-        return {
-            "exif": dict(im.getexif()),
-            "icc": im.info.get("icc_profile"),
-            "size": im.size,
-            "mode": im.mode,
-            "xmp": description or None,
-        }
+    return [rich, with_xmp, plain, *copy_modes(folder, ("CMYK.jpg", "YCbCr.jpg", "original.jpg"))]
 
 
 class TestJpegContract(MetadataLabelerContract):
@@ -86,19 +61,11 @@ class TestJpegContract(MetadataLabelerContract):
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
-    exiftool = require_tool("exiftool")
     label = make_label()
     for src in make_jpegs(tmp_path)[:2]:
         dst = tmp_path / f"out-{src.name}"
-        with src.open("rb") as fin, dst.open("wb") as fout:
-            JpegLabeler().write(fin, fout, label.to_json())
-        out = subprocess.run(
-            [exiftool, "-j", "-XMP-TC260:AIGC", "-XMP-dc:Title", "-Orientation#", str(dst)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        record = json.loads(out.stdout)[0]
+        label_copy(JpegLabeler(), src, dst, label)
+        record = exiftool_record(dst, "-XMP-TC260:AIGC", "-XMP-dc:Title", "-Orientation#")
         assert AigcLabel.parse(record["Aigc"]) == label
         assert record["Orientation"] == 6
         if src.name == "with-xmp.jpg":
@@ -118,11 +85,9 @@ def test_reads_attribute_form_and_exif_user_comment(tmp_path: Path) -> None:
     f = io.BytesIO(insert_app1(base, XMP_ID + attr))
     assert AigcLabel.parse(JpegLabeler().read(f) or "") == label
 
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00" + json.dumps({"AIGC": label.to_dict()}).encode()
     image = Image.new("RGB", (16, 16))
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", exif=exif.tobytes())
+    image.save(buffer, "JPEG", exif=user_comment_exif(label))
     buffer.seek(0)
     assert AigcLabel.parse(JpegLabeler().read(buffer) or "") == label
 

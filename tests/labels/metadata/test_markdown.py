@@ -3,6 +3,7 @@ kept textual, hostile YAML."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError
 from synthguard.labels.metadata.markdown import MarkdownLabeler
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import CountingReader, label_bytes, write_samples
 
 RICH = """---
 title: "A post"  # the title
@@ -54,12 +56,7 @@ def make_markdown(folder: Path) -> list[Path]:
         "thematic-break.md": b"---\nNot front matter: it never closes.\n",
         "empty-front-matter.md": b"---\n---\nBody only.\n",
     }
-    paths = []
-    for name, content in files.items():
-        path = folder / name
-        path.write_bytes(content)
-        paths.append(path)
-    return paths
+    return write_samples(folder, files)
 
 
 class TestMarkdownContract(MetadataLabelerContract):
@@ -81,10 +78,7 @@ class TestMarkdownContract(MetadataLabelerContract):
         return len(re.findall(rb"(?m)^\s+ProduceID\s*:", path.read_bytes()))
 
 
-def labeled(data: bytes, label_json: str) -> bytes:
-    out = io.BytesIO()
-    MarkdownLabeler().write(io.BytesIO(data), out, label_json)
-    return out.getvalue()
+labeled = functools.partial(label_bytes, MarkdownLabeler())
 
 
 def test_independent_reader_sees_seven_quoted_members_in_order() -> None:
@@ -167,14 +161,6 @@ def test_non_object_label_text_is_kept_as_a_string() -> None:
 
 
 def test_read_stops_after_the_front_matter_limit() -> None:
-    class CountingReader(io.BytesIO):
-        count = 0
-
-        def read(self, size: int | None = -1) -> bytes:
-            data = super().read(size)
-            self.count += len(data)
-            return data
-
     data = labeled(b"# Title\n" + b"text line\n" * 500_000, make_label().to_json())
     stream = CountingReader(data)
     assert MarkdownLabeler().read(stream) is not None

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import struct
-import subprocess
 import tempfile
 import zlib
 from pathlib import Path
@@ -22,8 +20,18 @@ import pytest
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.matroska import MatroskaLabeler
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import (
+    LAVFI,
+    ffmpeg_decode,
+    ffmpeg_samples,
+    ffprobe,
+    label_copy,
+    packets,
+    run_ffmpeg,
+    tags_and_streams,
+    write_samples,
+)
 
 SEGMENT, SEEKHEAD, SEEK, CUES, TAGS, CLUSTER, VOID = (
     0x18538067,
@@ -40,7 +48,6 @@ CHAPTERS = ";FFMETADATA1\ntitle=Chaptered\n" + "".join(
 )
 #: Samples without room for the Tags: their clusters move.
 MOVING = {"live.webm", "tight.mkv", "unknown-clusters.webm"}
-LAVFI = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i"]
 
 
 # -- a small EBML reader for the checks ------------------------------------------------------
@@ -195,11 +202,20 @@ def tags_to_void(data: bytes) -> bytes:
 
 @functools.cache
 def sample_bytes() -> dict[str, bytes]:
-    ffmpeg = require_tool("ffmpeg")
-    made: dict[str, bytes] = {}
+    vp9_opus = [  # a second of VP9 and Opus: the WebM file and the live recording
+        *LAVFI,
+        "sine=f=440",
+        "-t",
+        "1",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-c:a",
+        "libopus",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        chapters = folder / "chapters.txt"
+        chapters = Path(tmp) / "chapters.txt"
         chapters.write_text(CHAPTERS)
         runs = {
             # h264 + aac, CRC-32 in every level-1 element, chapters, title, stream language
@@ -229,20 +245,7 @@ def sample_bytes() -> dict[str, bytes]:
                 "-metadata:s:a",
                 "language=eng",
             ],
-            "vp9-opus.webm": [
-                *LAVFI,
-                "sine=f=440",
-                "-t",
-                "1",
-                "-c:v",
-                "libvpx-vp9",
-                "-deadline",
-                "realtime",
-                "-c:a",
-                "libopus",
-                "-metadata",
-                "title=A title",
-            ],
+            "vp9-opus.webm": [*vp9_opus, "-metadata", "title=A title"],
             # several clusters and Cues, for the relayout below
             "mjpeg-pcm.mkv": [
                 *LAVFI,
@@ -259,36 +262,9 @@ def sample_bytes() -> dict[str, bytes]:
                 "title=Clusters",
             ],
         }
-        for name, args in runs.items():
-            out = folder / name
-            subprocess.run([ffmpeg, "-v", "error", *args, str(out)], check=True)
-            made[name] = out.read_bytes()
-        # a live recording: unknown Segment size, no Cues
-        live = subprocess.run(
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                *LAVFI,
-                "sine=f=440",
-                "-t",
-                "1",
-                "-c:v",
-                "libvpx-vp9",
-                "-deadline",
-                "realtime",
-                "-c:a",
-                "libopus",
-                "-metadata",
-                "title=Live",
-                "-f",
-                "webm",
-                "pipe:1",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        made["live.webm"] = live.stdout
+        made = ffmpeg_samples(runs)
+    # a live recording: unknown Segment size, no Cues
+    made["live.webm"] = run_ffmpeg(*vp9_opus, "-metadata", "title=Live", "-f", "webm", "pipe:1")
     made["no-tags-void.webm"] = tags_to_void(made["vp9-opus.webm"])
     made["unknown-clusters.webm"] = unknown_size_clusters(made["live.webm"])
     made["tight.mkv"] = relayout(made["mjpeg-pcm.mkv"])
@@ -296,38 +272,10 @@ def sample_bytes() -> dict[str, bytes]:
 
 
 def make_mkvs(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in sample_bytes().items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, sample_bytes())
 
 
-def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            require_tool("ffprobe"),
-            "-v",
-            "error",
-            "-show_format",
-            "-show_streams",
-            "-show_chapters",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def packets(path: Path) -> list[tuple[int, int | None, int | None, bytes]]:
-    with av.open(str(path)) as container:
-        return [(p.stream.index, p.pts, p.dts, bytes(p)) for p in container.demux() if p.size]
+ffprobe_chapters = functools.partial(ffprobe, "-show_format", "-show_streams", "-show_chapters")
 
 
 def first_packet_after_seek(path: Path, seconds: float) -> tuple[int | None, bytes]:
@@ -337,9 +285,7 @@ def first_packet_after_seek(path: Path, seconds: float) -> tuple[int | None, byt
         return packet.pts, bytes(packet)
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        MatroskaLabeler().write(fin, fout, label.to_json())
+write = functools.partial(label_copy, MatroskaLabeler())
 
 
 class TestMatroskaContract(MetadataLabelerContract):
@@ -349,10 +295,9 @@ class TestMatroskaContract(MetadataLabelerContract):
         return make_mkvs(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        probe = ffprobe(path)
-        tags = {k: v for k, v in probe["format"].get("tags", {}).items() if k != "AIGC"}
+        probe = ffprobe_chapters(path)
         keys = ("codec_name", "width", "height", "sample_rate", "channels", "tags")
-        streams = [{k: s.get(k) for k in keys} for s in probe["streams"]]
+        tags, streams = tags_and_streams(probe, keys)
         chapters = [(c["start_time"], c["end_time"], c.get("tags")) for c in probe["chapters"]]
         return tags, streams, chapters
 
@@ -360,12 +305,11 @@ class TestMatroskaContract(MetadataLabelerContract):
 @pytest.mark.tools
 def test_ffprobe_ffmpeg_and_pyav_agree(tmp_path: Path) -> None:
     label = make_label()
-    ffmpeg = require_tool("ffmpeg")
     for src in make_mkvs(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         write(src, dst, label)
-        assert AigcLabel.parse(ffprobe(dst)["format"]["tags"]["AIGC"]) == label, src.name
-        subprocess.run([ffmpeg, "-v", "error", "-xerror", "-i", str(dst), "-f", "null", "-"], check=True)
+        assert AigcLabel.parse(ffprobe_chapters(dst)["format"]["tags"]["AIGC"]) == label, src.name
+        ffmpeg_decode(dst, xerror=True)
         assert packets(dst) == packets(src), src.name
         data = dst.read_bytes()
         check_positions(data)
@@ -412,7 +356,7 @@ def test_relabel_and_in_place(tmp_path: Path) -> None:
             assert labeler.write_in_place(fh, longer.to_json()), src.name
         with target.open("rb") as fh:
             assert AigcLabel.parse(labeler.read(fh) or "") == longer
-        assert AigcLabel.parse(ffprobe(target)["format"]["tags"]["AIGC"]) == longer
+        assert AigcLabel.parse(ffprobe_chapters(target)["format"]["tags"]["AIGC"]) == longer
         assert packets(target) == packets(src)
         check_positions(target.read_bytes())
 

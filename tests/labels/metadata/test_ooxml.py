@@ -3,10 +3,9 @@ output, members copied raw, and hostile archives (zip bomb, XML entities, ZIP64,
 
 from __future__ import annotations
 
+import functools
 import io
-import json
 import struct
-import subprocess
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -18,8 +17,8 @@ import pytest
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.ooxml import OoxmlLabeler
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import CountingReader, exiftool_record, label_bytes, write_samples
 
 CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -121,12 +120,7 @@ def make_packages(folder: Path) -> list[Path]:
         "plain.pptx": zip_bytes(package("pptx")),
         "custom-streamed.docx": zip_bytes(package("docx", custom=CUSTOM), streamed=True),
     }
-    paths = []
-    for name, data in files.items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, files)
 
 
 EDITED = {"[Content_Types].xml", "_rels/.rels", "docProps/custom.xml"}
@@ -177,10 +171,7 @@ class TestOoxmlContract(MetadataLabelerContract):
             return sum(p.get("name") == "AIGC" for p in custom_properties(archive))
 
 
-def write(src: bytes, label_json: str) -> bytes:
-    out = io.BytesIO()
-    OoxmlLabeler().write(io.BytesIO(src), out, label_json)
-    return out.getvalue()
+write = functools.partial(label_bytes, OoxmlLabeler())
 
 
 def raw_members(data: bytes) -> dict[str, bytes]:
@@ -196,16 +187,11 @@ def raw_members(data: bytes) -> dict[str, bytes]:
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label_and_members_are_copied_raw(tmp_path: Path) -> None:
-    exiftool = require_tool("exiftool")
     label = make_label()
     for src in make_packages(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         dst.write_bytes(write(src.read_bytes(), label.to_json()))
-        record = json.loads(
-            subprocess.run(
-                [exiftool, "-j", "-G1", str(dst)], check=True, capture_output=True, text=True
-            ).stdout
-        )[0]
+        record = exiftool_record(dst, "-G1")
         assert AigcLabel.parse(record["XML:AIGC"]) == label
         assert record["XMP-dc:Title"] == "A title"
         if "custom" in src.name:
@@ -333,19 +319,6 @@ def test_duplicate_names_are_refused() -> None:
             archive.writestr("word/document.xml", "<again/>")
     with pytest.raises(CorruptMediaError):
         OoxmlLabeler().read(io.BytesIO(buffer.getvalue()))
-
-
-class CountingReader(io.BytesIO):
-    """Counts the bytes a reader pulls: reading a label must not read the other parts."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.count = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        self.count += len(data)
-        return data
 
 
 def test_read_touches_only_the_directory_and_three_parts() -> None:

@@ -4,11 +4,10 @@ encrypted and damaged files."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-import json
 import re
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ import pytest
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, UnsupportedFormatError
 from synthguard.labels.metadata.pdf import PdfLabeler
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import CountingReader, exiftool_record, label_copy
 
 
 def new_pdf(pages: int = 1, info: dict[str, str] | None = None) -> pikepdf.Pdf:
@@ -81,14 +80,11 @@ class TestPdfContract(MetadataLabelerContract):
         return pdf_metadata(path)
 
 
-def write(src: Path, dst: Path, label_json: str) -> None:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        PdfLabeler().write(fin, fout, label_json)
+write = functools.partial(label_copy, PdfLabeler())
 
 
 @pytest.mark.tools
 def test_pikepdf_pypdf_and_exiftool_read_the_label(tmp_path: Path) -> None:
-    exiftool = require_tool("exiftool")
     label = make_label()
     for src in make_pdfs(tmp_path):
         dst = tmp_path / f"out-{src.name}"
@@ -98,14 +94,7 @@ def test_pikepdf_pypdf_and_exiftool_read_the_label(tmp_path: Path) -> None:
             assert AigcLabel.parse(str(pdf.docinfo["/AIGC"])) == label
             assert pdf.check_pdf_syntax() == []
         assert AigcLabel.parse(pypdf.PdfReader(dst).metadata["/AIGC"]) == label
-        record = json.loads(
-            subprocess.run(
-                [exiftool, "-j", "-PDF:AIGC", "-PDF:Title", str(dst)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )[0]
+        record = exiftool_record(dst, "-PDF:AIGC", "-PDF:Title")
         assert AigcLabel.parse(record["AIGC"]) == label
 
 
@@ -194,24 +183,6 @@ def test_reading_does_not_touch_page_content(tmp_path: Path) -> None:
         data[match.end() : match.end() + 4] = b"\x00\x00\x00\x00"
     assert data != dst.read_bytes()
     assert PdfLabeler().read(io.BytesIO(bytes(data))) == label.to_json()
-
-
-class CountingReader(io.BytesIO):
-    """Counts the bytes a reader pulls (pikepdf reads through ``read`` and ``readinto``)."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.count = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        self.count += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        done = super().readinto(buffer)
-        self.count += done
-        return done
 
 
 def test_read_does_not_read_a_large_content_stream(tmp_path: Path) -> None:

@@ -1,155 +1,37 @@
-"""PNG: the contract, exiftool and Pillow reading the output, chunk placement, variants, hostile input.
-
-The helpers at the top (``image_info``, ``exiftool_tags``, ``RecordingFile``, ``OTHER_XMP``) are also
-used by the WebP, GIF and TIFF tests.
-"""
+"""PNG: the contract, exiftool and Pillow reading the output, chunk placement, variants, hostile input."""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import io
-import json
-import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, PngImagePlugin
+from PIL import Image, PngImagePlugin
 
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.png import PngLabeler
-from tests.conftest import PDQ, require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-
-MODES = PDQ / "misc-images" / "modes"
-
-
-def xmp_packet(padding: int) -> bytes:
-    """An XMP packet with a title and a creator tool, and ``padding`` spaces before its end."""
-    return (
-        b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-        b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="unit-test">'
-        b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">A title</rdf:li></rdf:Alt></dc:title>'
-        b"</rdf:Description></rdf:RDF></x:xmpmeta>" + b" " * padding + b'<?xpacket end="w"?>'
-    )
-
-
-#: Enough padding for the label to be written in place.
-OTHER_XMP = xmp_packet(2000)
-SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-_INFO_IGNORED = {"xmp", "XML:com.adobe.xmp", "version", "extension"}
-_EXIFTOOL_IGNORED_GROUPS = {"System", "File", "Composite", "XMP-TC260"}
-
-
-def gradient(mode: str, size: tuple[int, int] = (40, 30), shift: int = 0) -> Image.Image:
-    image = Image.new("RGB", size)
-    image.putdata(
-        [
-            ((x * 6 + shift) % 256, (y * 8) % 256, (x * y + shift) % 256)
-            for y in range(size[1])
-            for x in range(size[0])
-        ]
-    )
-    if mode == "RGBA":
-        rgba = image.convert("RGBA")
-        rgba.putalpha(Image.linear_gradient("L").resize(size))
-        return rgba
-    return image.convert(mode)
-
-
-def exif_bytes() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x010F] = "UnitCam"
-    return exif.tobytes()
-
-
-def pixel_digest(im: Image.Image) -> list[str]:
-    """A digest of every frame's pixels (and palette), as Pillow decodes them."""
-    digests = []
-    for index in range(getattr(im, "n_frames", 1)):
-        im.seek(index)
-        im.load()
-        palette = im.getpalette() or []
-        digests.append(hashlib.sha256(im.mode.encode() + im.tobytes() + bytes(palette)).hexdigest())
-    return digests
-
-
-def image_info(path: Path) -> dict[str, Any]:
-    """What Pillow sees: format, mode, size, frames, pixels, ICC/EXIF/text and other info."""
-    with Image.open(path) as im:
-        im.load()
-        info = {k: v for k, v in im.info.items() if k not in _INFO_IGNORED}
-        text = getattr(im, "text", None)
-        result: dict[str, Any] = {
-            "format": im.format,
-            "mode": im.mode,
-            "size": im.size,
-            "frames": getattr(im, "n_frames", 1),
-            "info": info,
-            "text": {k: v for k, v in (text or {}).items() if k not in _INFO_IGNORED},
-            "exif": {k: v for k, v in im.getexif().items() if k != 700},
-        }
-        result["pixels"] = pixel_digest(im)
-        return result
-
-
-def exiftool_tags(path: Path) -> dict[str, Any]:
-    """Every tag exiftool reads, by group, except file-system, composite and TC260 ones."""
-    exiftool = require_tool("exiftool")
-    # exit status 1 means "errors reported", which the comparison covers (ExifTool:Error)
-    out = subprocess.run(
-        [exiftool, "-j", "-a", "-G1", "-s", "-b", "-n", str(path)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    record = json.loads(out.stdout)[0]
-    return {
-        k: v
-        for k, v in record.items()
-        if k not in ("SourceFile", "ExifTool:ExifToolVersion")
-        and k.split(":")[0] not in _EXIFTOOL_IGNORED_GROUPS
-    }
-
-
-def exiftool_labels(paths: list[Path]) -> dict[str, Any]:
-    """``-XMP-TC260:AIGC`` of each file, read by exiftool in one run: name -> value."""
-    exiftool = require_tool("exiftool")
-    out = subprocess.run(
-        [exiftool, "-j", "-XMP-TC260:AIGC", "-XMP-dc:Title", *map(str, paths)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    return {Path(r["SourceFile"]).name: r for r in json.loads(out.stdout)}
-
-
-class RecordingFile(io.BytesIO):
-    """A BytesIO that remembers which byte ranges were read."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.reads: list[tuple[int, int]] = []
-
-    def read(self, size: int | None = -1) -> bytes:
-        start = self.tell()
-        data = super().read(size)
-        self.reads.append((start, start + len(data)))
-        return data
-
-    def touched(self, start: int, end: int) -> bool:
-        return any(a < end and start < b for a, b in self.reads)
-
+from tests.media_tools import (
+    OTHER_XMP,
+    SRGB,
+    RecordingFile,
+    copy_modes,
+    exif_bytes,
+    exiftool_labels,
+    exiftool_tags,
+    gradient,
+    image_info,
+    label_copies,
+    label_copy,
+    read_bytes,
+    user_comment_exif,
+    xmp_packet,
+)
 
 # -- PNG specifics --------------------------------------------------------------------------------
 
@@ -229,12 +111,14 @@ def make_pngs(folder: Path) -> list[Path]:
         insert_before(buffer.getvalue(), b"IEND", itxt(b"XML:com.adobe.xmp", xmp_packet(10), True))
     )
 
-    samples = [rich, apng, rgba, palette, late]
-    for name in ("1.png", "L.png", "LA.png", "P.png", "RGBA.png"):
-        copy = folder / name
-        shutil.copy(MODES / name, copy)
-        samples.append(copy)
-    return samples
+    return [
+        rich,
+        apng,
+        rgba,
+        palette,
+        late,
+        *copy_modes(folder, ("1.png", "L.png", "LA.png", "P.png", "RGBA.png")),
+    ]
 
 
 class TestPngContract(MetadataLabelerContract):
@@ -251,23 +135,14 @@ class TestPngContract(MetadataLabelerContract):
         return {"pillow": image_info(path), "exiftool": tags}
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> bytes:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        PngLabeler().write(fin, fout, label.to_json())
-    return dst.read_bytes()
-
-
-def read(data: bytes) -> str | None:
-    return PngLabeler().read(io.BytesIO(data))
+write = functools.partial(label_copy, PngLabeler())
+read = functools.partial(read_bytes, PngLabeler())
 
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
     label = make_label()
-    outputs = []
-    for src in make_pngs(tmp_path):
-        outputs.append(tmp_path / f"out-{src.name}")
-        write(src, outputs[-1], label)
+    outputs = label_copies(PngLabeler(), make_pngs(tmp_path), tmp_path, label)
     records = exiftool_labels(outputs)
     for out in outputs:
         assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
@@ -329,9 +204,7 @@ def test_reads_variants_and_prefers_xmp(tmp_path: Path) -> None:
     ]
     for variant in text_variants:
         assert AigcLabel.parse(read(insert_before(base, b"IDAT", variant)) or "") == label
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00" + json.dumps({"AIGC": label.to_dict()}).encode()
-    with_exif = insert_before(base, b"IDAT", chunk(b"eXIf", exif.tobytes()[6:]))
+    with_exif = insert_before(base, b"IDAT", chunk(b"eXIf", user_comment_exif(label)[6:]))
     assert AigcLabel.parse(read(with_exif) or "") == label
     # the standard carrier wins over a variant, and a write leaves the variant alone
     src = tmp_path / "variant.png"

@@ -3,6 +3,7 @@ writes, variants and hostile input, in both byte orders."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
@@ -16,7 +17,7 @@ from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.tiff import TiffLabeler
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-from tests.labels.metadata.test_png import (
+from tests.media_tools import (
     OTHER_XMP,
     SRGB,
     RecordingFile,
@@ -24,6 +25,10 @@ from tests.labels.metadata.test_png import (
     exiftool_tags,
     gradient,
     image_info,
+    label_copies,
+    label_copy,
+    read_bytes,
+    user_comment,
     xmp_packet,
 )
 
@@ -162,14 +167,8 @@ def make_tiffs(folder: Path) -> list[Path]:
     return [rich, multi, lzw, be16, hand, tiled, tail]
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> bytes:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        TiffLabeler().write(fin, fout, label.to_json())
-    return dst.read_bytes()
-
-
-def read(data: bytes) -> str | None:
-    return TiffLabeler().read(io.BytesIO(data))
+write = functools.partial(label_copy, TiffLabeler())
+read = functools.partial(read_bytes, TiffLabeler())
 
 
 def ifd_chain(data: bytes) -> list[tuple[int, list[bytes], int]]:
@@ -213,10 +212,7 @@ class TestTiffContract(MetadataLabelerContract):
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
     label = make_label()
-    outputs = []
-    for src in make_tiffs(tmp_path):
-        outputs.append(tmp_path / f"out-{src.name}")
-        write(src, outputs[-1], label)
+    outputs = label_copies(TiffLabeler(), make_tiffs(tmp_path), tmp_path, label)
     records = exiftool_labels(outputs)
     for out in outputs:
         assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
@@ -294,7 +290,7 @@ def test_in_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize("order", ["<", ">"])
 def test_reads_exif_user_comment(order: str) -> None:
     label = make_label()
-    comment = b"ASCII\x00\x00\x00" + json.dumps({"AIGC": label.to_dict()}).encode()
+    comment = user_comment(label)
     data = build_tiff(order, [gradient("RGB", (8, 8))], user_comment=comment)
     assert AigcLabel.parse(read(data) or "") == label
     unicode = b"UNICODE\x00" + json.dumps({"AIGC": label.to_dict()}).encode(

@@ -3,10 +3,10 @@ readers, page renumbering, hostile structures."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,12 @@ import numpy as np
 import pytest
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3, TIT2
-from PIL import Image
 
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, UnsupportedFormatError
 from synthguard.labels.metadata.vorbis import Comments, VorbisCommentLabeler, ogg_crc
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 40)).save(buffer, "PNG")
-    return buffer.getvalue()
+from tests.media_tools import CountingReader, decode_pcm, ffprobe, label_copy, tiny_png
 
 
 def encode(fmt: str, codec: str, rate: int, layout: str = "mono", seconds: float = 0.3) -> bytes:
@@ -74,7 +67,7 @@ def make_audio(folder: Path) -> list[Path]:
     tagged["genre"] = "Test"
     tagged["comment"] = ["one", "two"]
     picture = Picture()
-    picture.type, picture.mime, picture.desc, picture.data = 3, "image/png", "cover", png()
+    picture.type, picture.mime, picture.desc, picture.data = 3, "image/png", "cover", tiny_png()
     tagged.add_picture(picture)
     tagged.save()
     id3 = io.BytesIO()
@@ -115,9 +108,7 @@ class TestVorbisCommentContract(MetadataLabelerContract):
         return audio_metadata(path)
 
 
-def write(src: Path, dst: Path, label_json: str) -> None:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        VorbisCommentLabeler().write(fin, fout, label_json)
+write = functools.partial(label_copy, VorbisCommentLabeler())
 
 
 def reference_crc(page: bytes) -> int:
@@ -147,37 +138,25 @@ def check_pages(data: bytes) -> int:
     return count
 
 
-def pcm(ffmpeg: str, path: Path) -> bytes:
-    done = subprocess.run(
-        [ffmpeg, "-v", "error", "-i", str(path), "-f", "s16le", "-"], check=True, capture_output=True
-    )
-    assert done.stderr == b"", done.stderr
-    return done.stdout
+#: The decoded samples, ffmpeg printing no error on the way.
+pcm = functools.partial(decode_pcm, clean_stderr=True)
 
 
 @pytest.mark.tools
 def test_ffprobe_reads_the_label_and_samples_are_unchanged(tmp_path: Path) -> None:
-    ffprobe, ffmpeg = require_tool("ffprobe"), require_tool("ffmpeg")
     label = make_label()
     for src in make_audio(tmp_path):
         dst = tmp_path / f"out-{src.name}"
         write(src, dst, label.to_json())
-        probe = subprocess.run(
-            [ffprobe, "-v", "error", "-show_entries", "format_tags:stream_tags", "-of", "json", str(dst)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        record = json.loads(probe.stdout)
+        record = ffprobe(dst, "-show_entries", "format_tags:stream_tags")
         tags = {**record["format"].get("tags", {}), **record["streams"][0].get("tags", {})}
         assert AigcLabel.parse(tags["AIGC"]) == label, src
         assert mutagen.File(dst)["AIGC"] == [label.to_json()]
-        assert pcm(ffmpeg, dst) == pcm(ffmpeg, src)
+        assert pcm(dst) == pcm(src)
 
 
 @pytest.mark.tools
 def test_ogg_pages_renumbered_when_the_comment_needs_more_pages(tmp_path: Path) -> None:
-    ffmpeg = require_tool("ffmpeg")
     for src in make_audio(tmp_path)[3:]:
         before = check_pages(src.read_bytes())
         big = json.dumps({"Label": "1", "ReservedCode1": "A" * 70_000}, separators=(",", ":"))
@@ -185,11 +164,11 @@ def test_ogg_pages_renumbered_when_the_comment_needs_more_pages(tmp_path: Path) 
         write(src, grown, big)
         assert check_pages(grown.read_bytes()) == before + 1
         assert mutagen.File(grown)["AIGC"] == [big]
-        assert pcm(ffmpeg, grown) == pcm(ffmpeg, src)
+        assert pcm(grown) == pcm(src)
         small = tmp_path / f"small-{src.name}"
         write(grown, small, make_label().to_json())
         assert check_pages(small.read_bytes()) == before + 1  # spread over the pages it had
-        assert pcm(ffmpeg, small) == pcm(ffmpeg, src)
+        assert pcm(small) == pcm(src)
         with small.open("rb") as a, src.open("rb") as b:
             labeler = VorbisCommentLabeler()
             assert b"".join(labeler.payload(a)) == b"".join(labeler.payload(b))
@@ -252,19 +231,6 @@ def test_two_comment_blocks_are_refused() -> None:
     data = b"fLaC" + b"\x00\x00\x00\x22" + bytes(34) + block + bytes([0x84]) + block[1:] + bytes(16)
     with pytest.raises(CorruptMediaError):
         VorbisCommentLabeler().read(io.BytesIO(data))
-
-
-class CountingReader(io.BytesIO):
-    """Counts the bytes a reader pulls: reading a label must not read the audio."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.count = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = super().read(size)
-        self.count += len(data)
-        return data
 
 
 def test_read_touches_only_the_headers(tmp_path: Path) -> None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import struct
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +17,8 @@ import pytest
 from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.wav import WavLabeler
-from tests.conftest import require_tool
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
+from tests.media_tools import exiftool_record, ffmpeg_decode, ffmpeg_samples, label_copy, write_samples
 
 
 def chunk(fourcc: bytes, data: bytes) -> bytes:
@@ -35,66 +32,55 @@ def riff(chunks: bytes, size: int | None = None) -> bytes:
 FMT_U8 = chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 8000, 1, 8))
 
 
+def add_id3(name: str, path: Path) -> None:
+    """Append an id3 chunk (mutagen) to the odd-sized sample."""
+    if name != "odd-id3.wav":
+        return
+    tagged = mutagen.wave.WAVE(path)
+    tagged.add_tags()
+    assert tagged.tags is not None
+    tagged.tags.add(mutagen.id3.TIT2(encoding=3, text=["ID3 title"]))
+    tagged.tags.add(mutagen.id3.TPE1(encoding=3, text=["ID3 artist"]))
+    tagged.save()
+
+
 @functools.cache
 def sample_bytes() -> dict[str, bytes]:
-    ffmpeg = require_tool("ffmpeg")
-    made: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rich = folder / "rich.wav"  # fmt, bext, LIST INFO, data
-        subprocess.run(
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=f=440:sample_rate=8000",
-                "-t",
-                "0.2",
-                "-c:a",
-                "pcm_s16le",
-                "-write_bext",
-                "1",
-                "-metadata",
-                "title=A title",
-                "-metadata",
-                "artist=Someone",
-                "-metadata",
-                "comment=hi",
-                str(rich),
-            ],
-            check=True,
-        )
-        made["rich.wav"] = rich.read_bytes()
-        odd = folder / "odd-id3.wav"  # 8-bit mono, odd data size, then an id3 chunk (mutagen)
-        subprocess.run(
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=f=300:sample_rate=8000",
-                "-af",
-                "atrim=end_sample=1001",
-                "-c:a",
-                "pcm_u8",
-                "-metadata",
-                "title=Odd",
-                str(odd),
-            ],
-            check=True,
-        )
-        tagged = mutagen.wave.WAVE(odd)
-        tagged.add_tags()
-        assert tagged.tags is not None
-        tagged.tags.add(mutagen.id3.TIT2(encoding=3, text=["ID3 title"]))
-        tagged.tags.add(mutagen.id3.TPE1(encoding=3, text=["ID3 artist"]))
-        tagged.save()
-        made["odd-id3.wav"] = odd.read_bytes()
+    runs = {
+        # fmt, bext, LIST INFO, data
+        "rich.wav": [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:sample_rate=8000",
+            "-t",
+            "0.2",
+            "-c:a",
+            "pcm_s16le",
+            "-write_bext",
+            "1",
+            "-metadata",
+            "title=A title",
+            "-metadata",
+            "artist=Someone",
+            "-metadata",
+            "comment=hi",
+        ],
+        # 8-bit mono, odd data size, then an id3 chunk (mutagen)
+        "odd-id3.wav": [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=300:sample_rate=8000",
+            "-af",
+            "atrim=end_sample=1001",
+            "-c:a",
+            "pcm_u8",
+            "-metadata",
+            "title=Odd",
+        ],
+    }
+    made = ffmpeg_samples(runs, finish=add_id3)
     samples = bytes((i * 7) % 256 for i in range(1001))
     # hand-made: data last, odd, without its pad byte; RIFF size counts the missing pad byte
     body = FMT_U8 + b"data" + struct.pack("<I", len(samples)) + samples
@@ -105,12 +91,7 @@ def sample_bytes() -> dict[str, bytes]:
 
 
 def make_wavs(folder: Path) -> list[Path]:
-    paths = []
-    for name, data in sample_bytes().items():
-        path = folder / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_samples(folder, sample_bytes())
 
 
 def chunk_ids(path: Path) -> list[bytes]:
@@ -128,15 +109,9 @@ def chunk_ids(path: Path) -> list[bytes]:
     return ids
 
 
-def exiftool_tags(path: Path) -> dict[str, Any]:
-    exiftool = require_tool("exiftool")
-    out = subprocess.run(
-        [exiftool, "-j", "-G1", "-RIFF:all", "-ID3:all", "-ID3v2_4:all", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    record: dict[str, Any] = json.loads(out.stdout)[0]
+def wav_tags(path: Path) -> dict[str, Any]:
+    """The RIFF and ID3 tags exiftool reads."""
+    record = exiftool_record(path, "-G1", "-RIFF:all", "-ID3:all", "-ID3v2_4:all")
     record.pop("SourceFile")
     return record
 
@@ -146,9 +121,7 @@ def decoded(path: Path) -> list[bytes]:
         return [bytes(plane) for frame in container.decode(audio=0) for plane in frame.planes]
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> None:
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        WavLabeler().write(fin, fout, label.to_json())
+write = functools.partial(label_copy, WavLabeler())
 
 
 class TestWavContract(MetadataLabelerContract):
@@ -158,7 +131,7 @@ class TestWavContract(MetadataLabelerContract):
         return make_wavs(folder)
 
     def other_metadata(self, path: Path) -> Any:
-        return exiftool_tags(path)
+        return wav_tags(path)
 
 
 @pytest.mark.tools
@@ -176,13 +149,12 @@ def test_independent_readers_see_one_chunk_and_the_same_audio(tmp_path: Path) ->
         (size,) = struct.unpack("<I", data[pos + 4 : pos + 8])
         assert AigcLabel.parse(data[pos + 8 : pos + 8 + size]) == label
         assert decoded(dst) == decoded(src)
-        tags = exiftool_tags(dst)
+        tags = wav_tags(dst)
         if src.name == "rich.wav":
             assert tags["RIFF:Title"] == "A title" and tags["RIFF:Artist"] == "Someone"
         if src.name == "odd-id3.wav":
             assert "ID3 title" in tags.values()
-        ffmpeg = require_tool("ffmpeg")
-        subprocess.run([ffmpeg, "-v", "error", "-i", str(dst), "-f", "null", "-"], check=True)
+        ffmpeg_decode(dst)
 
 
 def test_relabel_replaces_the_chunk_where_it_is(tmp_path: Path) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import io
-import json
-import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,20 @@ from synthguard.aigc import AigcLabel
 from synthguard.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedFormatError
 from synthguard.labels.metadata.webp import WebpLabeler
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
-from tests.labels.metadata.test_png import (
-    MODES,
+from tests.media_tools import (
     OTHER_XMP,
     SRGB,
     RecordingFile,
+    copy_modes,
     exif_bytes,
     exiftool_labels,
     exiftool_tags,
     gradient,
     image_info,
+    label_copies,
+    label_copy,
+    read_bytes,
+    user_comment_exif,
 )
 
 #: The exiftool tag a label write changes on purpose: the VP8X flags (XMP set; a simple file gains them).
@@ -78,21 +81,11 @@ def make_webps(folder: Path) -> list[Path]:
         animated, "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=3, lossless=True
     )
     samples.append(animated)
-    for name in ("F.webp", "HSV.webp", "I.webp", "LAB.webp", "PA.webp"):
-        copy = folder / name
-        shutil.copy(MODES / name, copy)
-        samples.append(copy)
-    return samples
+    return samples + copy_modes(folder, ("F.webp", "HSV.webp", "I.webp", "LAB.webp", "PA.webp"))
 
 
-def write(src: Path, dst: Path, label: AigcLabel) -> bytes:
-    with src.open("rb") as fin, dst.open("w+b") as fout:
-        WebpLabeler().write(fin, fout, label.to_json())
-    return dst.read_bytes()
-
-
-def read(data: bytes) -> str | None:
-    return WebpLabeler().read(io.BytesIO(data))
+write = functools.partial(label_copy, WebpLabeler())
+read = functools.partial(read_bytes, WebpLabeler())
 
 
 class TestWebpContract(MetadataLabelerContract):
@@ -109,10 +102,7 @@ class TestWebpContract(MetadataLabelerContract):
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
     label = make_label()
-    outputs = []
-    for src in make_webps(tmp_path):
-        outputs.append(tmp_path / f"out-{src.name}")
-        write(src, outputs[-1], label)
+    outputs = label_copies(WebpLabeler(), make_webps(tmp_path), tmp_path, label)
     records = exiftool_labels(outputs)
     for out in outputs:
         assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
@@ -180,9 +170,7 @@ def test_in_place_with_padding(tmp_path: Path) -> None:
 
 def test_reads_exif_user_comment(tmp_path: Path) -> None:
     label = make_label()
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9286] = b"ASCII\x00\x00\x00" + json.dumps({"AIGC": label.to_dict()}).encode()
-    path = save(gradient("RGB"), tmp_path / "exif.webp", exif=exif.tobytes())
+    path = save(gradient("RGB"), tmp_path / "exif.webp", exif=user_comment_exif(label))
     assert AigcLabel.parse(read(path.read_bytes()) or "") == label
     # with the JPEG "Exif\0\0" prefix that some writers keep
     chunks = riff_chunks(path.read_bytes())
