@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Final
 from xml.etree.ElementTree import Element, ParseError
-from xml.sax.saxutils import escape
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -35,6 +34,11 @@ MAX_PACKET: Final = 16 * 1024 * 1024
 
 _PACKET_HEAD: Final = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
 _PACKET_TAIL: Final = '<?xpacket end="w"?>'
+
+
+def escape(text: str) -> str:
+    """XML character data escaping (``xml.sax.saxutils.escape`` costs an ``urllib`` import)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _description(label_json: str, rdf: str = "rdf") -> str:
