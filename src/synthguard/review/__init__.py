@@ -1,0 +1,1 @@
+"""Review of inputs and outputs against the characteristics database (Art. 10)."""
