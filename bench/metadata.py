@@ -148,6 +148,17 @@ def bench_jpeg(work: Path, count: int) -> None:
             )
 
         ex_s = timed(exiftool_write, 3) / count
+    start_sg = timed(
+        lambda: subprocess.run([str(BIN / "synthguard"), "version"], check=True, capture_output=True), 3
+    )
+    start_ex = (
+        timed(lambda: subprocess.run([exiftool, "-ver"], check=True, capture_output=True), 3)
+        if exiftool
+        else float("nan")
+    )
+    row(
+        "process start (synthguard version / exiftool -ver)", f"{start_sg * 1e3:.0f}", f"{start_ex * 1e3:.0f}"
+    )
     row("write, per file", "ms", "x copy")
     row("plain copy (read + write bytes)", f"{copy_s * 1e3:.2f}", "1.00")
     row("synthguard label_file (in-process)", f"{sg_s * 1e3:.2f}", f"{sg_s / copy_s:.2f}")
@@ -168,7 +179,7 @@ def bench_jpeg(work: Path, count: int) -> None:
 
     def synthguard_detect_cli() -> None:
         subprocess.run(
-            [str(BIN / "synthguard"), "detect", str(work / "sg"), "--json"], check=True, capture_output=True
+            [str(BIN / "synthguard"), "detect", *map(str, labeled), "--json"], check=True, capture_output=True
         )
 
     det_cli_s = timed(synthguard_detect_cli, 3) / count
@@ -463,7 +474,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
         work = Path(tmp)
         if "jpeg" in only:
-            bench_jpeg(work, 5 if args.quick else 20)
+            bench_jpeg(work, 5 if args.quick else 100)
         if "containers" in only:
             bench_containers(work)
         if "mp4" in only:

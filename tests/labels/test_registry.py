@@ -18,3 +18,8 @@ def test_names_are_unique_and_lowercase() -> None:
     names = [labeler.name for labeler in metadata_labelers()]
     assert len(names) == len(set(names))
     assert all(name == name.lower() and " " not in name for name in names)
+
+
+def test_every_labeler_serves_exactly_what_the_table_says() -> None:
+    served = sorted(c.value for labeler in metadata_labelers() for c in labeler.containers)
+    assert served == sorted(c.value for c in Container)

@@ -33,8 +33,8 @@ from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_OK, EXIT_USAGE, describ
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
 from synthguard.labels.detect import detect_file
-from synthguard.labels.pipeline import label_file, relabel_file
-from synthguard.labels.security import generate_key
+from synthguard.labels.pipeline import check_producer, label_file, parse_kinds, relabel_file
+from synthguard.labels.security import generate_key, load_signer
 
 __all__ = ["app", "main"]
 
@@ -196,6 +196,10 @@ def label(
     settings = _settings()
 
     def body() -> None:
+        # settle what holds for every file before starting, so a usage error is said once
+        check_producer(producer or settings.provider_code)
+        parse_kinds(kinds, settings)
+        load_signer(settings)
         planned = _plan(inputs, output, in_place)
         if produce_id is not None:
             if len(planned) != 1:
@@ -290,6 +294,8 @@ def relabel(
     settings = _settings()
 
     def body() -> None:
+        check_producer(propagator or settings.propagator_code, role="propagator")
+        load_signer(settings)
         planned = _plan(inputs, output, in_place)
         operation = functools.partial(
             _relabel_job, settings=settings, propagator=propagator, declared_ai=declared_ai

@@ -33,7 +33,7 @@ from synthguard.labels.registry import metadata_labeler
 from synthguard.labels.security import Signer, Slot, load_signer, payload_digest
 from synthguard.media import Container, identify
 
-__all__ = ["LabelResult", "label_file", "parse_kinds", "relabel_file"]
+__all__ = ["LabelResult", "check_producer", "label_file", "parse_kinds", "relabel_file"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,9 +93,12 @@ def parse_kinds(text: str | Iterable[str] | None, settings: Settings) -> tuple[L
     return ordered
 
 
-def _check_producer(code: str) -> str:
+def check_producer(code: str, role: str = "producer") -> str:
+    """A ContentProducer/ContentPropagator value: required; checked per TC260-PG-20252A when it has
+    the form of a provider code (27 characters starting 00)."""
     if not code:
-        raise UsageError("no producer code: pass --producer CODE or set SYNTHGUARD_PROVIDER_CODE")
+        variable = "SYNTHGUARD_PROVIDER_CODE" if role == "producer" else "SYNTHGUARD_PROPAGATOR_CODE"
+        raise UsageError(f"no {role} code: pass --{role} CODE or set {variable}")
     if len(code) == ProviderCode.LENGTH and code.startswith("00") and code.isalnum():
         ProviderCode.parse(code)  # looks like a TC260 provider code: it must be a valid one
     return code
@@ -195,7 +198,7 @@ def label_file(
     if dst is None and not in_place:
         raise UsageError("give an output path, or ask for --in-place")
     ordered = parse_kinds(kinds, settings)
-    code = _check_producer(producer or settings.provider_code)
+    code = check_producer(producer or settings.provider_code)
     produce_id = produce_id or ProduceID.new()
     signer = load_signer(settings)
     handle = _open_input(src_path)
@@ -252,10 +255,7 @@ def relabel_file(
     src_path = Path(src)
     if dst is None and not in_place:
         raise UsageError("give an output path, or ask for --in-place")
-    code = propagator or settings.propagator_code
-    if not code:
-        raise UsageError("no propagator code: pass --propagator CODE or set SYNTHGUARD_PROPAGATOR_CODE")
-    _check_producer(code)
+    code = check_producer(propagator or settings.propagator_code, role="propagator")
     propagate_id = propagate_id or ProduceID.new()
     signer = load_signer(settings)
     handle = _open_input(src_path)
