@@ -30,6 +30,7 @@ from synthguard import __version__
 from synthguard.aigc import ProduceID
 from synthguard.cli.batch import FileOutcome, Job, expand, run_jobs
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_OK, EXIT_USAGE, describe, exit_status
+from synthguard.cli.library import library_app
 from synthguard.cli.review import review_app
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
@@ -49,6 +50,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Signing keys for ReservedCode1/ReservedCode2.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(review_app, name="review")
+app.add_typer(library_app, name="library")
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
