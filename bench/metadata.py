@@ -55,14 +55,19 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> float:
 
 
 _fresh_counter = 0
+_latest: dict[str, Path] = {}
 
 
 def fresh_dir(work: Path, name: str) -> Path:
-    """A new empty folder per round, so that no contender pays for replacing old files."""
+    """A new empty folder per round, so that no contender pays for replacing old files; the
+    previous round's folder of the same name is removed (only the latest is kept)."""
     global _fresh_counter
     _fresh_counter += 1
+    if name in _latest:
+        shutil.rmtree(_latest[name], ignore_errors=True)
     path = work / f"{name}-{_fresh_counter}"
     path.mkdir()
+    _latest[name] = path
     return path
 
 
@@ -165,7 +170,7 @@ def bench_jpeg(work: Path, count: int) -> None:
     row("synthguard label DIR -o OUT (1 process)", f"{sg_cli_s * 1e3:.2f}", f"{sg_cli_s / copy_s:.2f}")
     row("exiftool -XMP-TC260:AIGC= (1 process)", f"{ex_s * 1e3:.2f}", f"{ex_s / copy_s:.2f}")
 
-    labeled = sorted(fresh_dir(work, "sg").parent.glob("sg-*/*.jpg"))[:count]
+    labeled = sorted(_latest["sg"].glob("*.jpg"))
     labeler = metadata_labeler(identify(io.BytesIO(labeled[0].read_bytes()[:4096])).container)
     handles = [f.open("rb") for f in labeled]
     start = time.perf_counter()
@@ -461,6 +466,11 @@ def bench_many(work: Path, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer files (a smoke run)")
+    parser.add_argument(
+        "--disk",
+        action="store_true",
+        help="work on the disk instead of /dev/shm (adds the disk's write-back to every contender)",
+    )
     parser.add_argument("--only", choices=["jpeg", "containers", "mp4", "many"], action="append")
     args = parser.parse_args()
     exiftool = shutil.which("exiftool")
@@ -471,7 +481,10 @@ def main() -> None:
     )
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, exiftool {version}")
     only = set(args.only or ["jpeg", "containers", "mp4", "many"])
-    with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
+    shm = Path("/dev/shm")
+    where = None if args.disk or not shm.is_dir() else str(shm)
+    print(f"work folder on {where or tempfile.gettempdir()} (same place for every contender)")
+    with tempfile.TemporaryDirectory(prefix="sg-bench-", dir=where) as tmp:
         work = Path(tmp)
         if "jpeg" in only:
             bench_jpeg(work, 5 if args.quick else 100)

@@ -27,18 +27,19 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE, describe, exit_status
 from synthguard.config import load_settings
 from synthguard.errors import SynthguardError, UsageError
-from synthguard.review.library import FileFormat, Library
-from synthguard.store import open_store
+
+if TYPE_CHECKING:
+    # SQLAlchemy, Alembic and the review tables load when a library command runs, not at every start
+    from synthguard.review.library import FileFormat, Library
 
 __all__ = ["library_app"]
 
@@ -76,6 +77,9 @@ def _fail(message: str, status: int) -> typer.Exit:
 @contextlib.contextmanager
 def _library(database: str | None) -> Iterator[Library]:
     """The library at the resolved database URL, its schema migrated to the newest revision."""
+    from synthguard.review.library import Library
+    from synthguard.store import open_store
+
     settings = load_settings(database_url=database)
     with open_store(settings.resolved_database_url()) as store:
         store.upgrade()
@@ -83,6 +87,8 @@ def _library(database: str | None) -> Iterator[Library]:
 
 
 def _guard(body: Callable[[], None]) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         body()
     except SynthguardError as exc:
@@ -97,6 +103,8 @@ def _guard(body: Callable[[], None]) -> None:
 
 
 def _check_format(value: str | None) -> FileFormat | None:
+    from synthguard.review.library import FileFormat
+
     if value is None:
         return None
     try:
@@ -171,7 +179,7 @@ def export(
     def body() -> None:
         with _library(database) as library:
             if str(file) == "-":
-                library.export(sys.stdout, fmt or FileFormat.CSV)
+                library.export(sys.stdout, fmt or _check_format("csv"))
                 return
             count = library.export(file, fmt)
         err.print(f"{count} entries written to {file}", markup=False)

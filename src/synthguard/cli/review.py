@@ -24,7 +24,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final
 
 import typer
 from rich.console import Console
@@ -33,9 +33,11 @@ from rich.text import Text
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE, describe, exit_status
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
-from synthguard.review import library_loader
-from synthguard.review.engine import CompiledLibrary, ImageDecision, Reviewer, TextDecision, Verdict
-from synthguard.review.normalize import MAX_INPUT_BYTES, coerce_text
+
+if TYPE_CHECKING:
+    # the review modules build large tables on import: commands import them when they run, so that
+    # every other synthguard command starts fast
+    from synthguard.review.engine import CompiledLibrary, ImageDecision, Reviewer, TextDecision, Verdict
 
 __all__ = ["review_app"]
 
@@ -51,11 +53,12 @@ out = Console(highlight=False, soft_wrap=True)
 FLUSH_EVERY: Final = 256
 #: Text shown in full by the human rendering; longer texts show the matched passages only.
 _SHOW_CHARS: Final = 600
+#: Verdict values to Rich styles.
 _STYLE: Final = {
-    Verdict.ALLOW: "green",
-    Verdict.MASK: "yellow",
-    Verdict.REVIEW: "magenta",
-    Verdict.BLOCK: "bold red",
+    "allow": "green",
+    "mask": "yellow",
+    "review": "magenta",
+    "block": "bold red",
 }
 
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON output (one object per input, per line).")]
@@ -84,8 +87,22 @@ def _guard(body: Callable[[], None]) -> None:
         raise typer.Exit(exit_status(exc)) from None
 
 
+def _max_input_bytes() -> int:
+    from synthguard.review.normalize import MAX_INPUT_BYTES
+
+    return MAX_INPUT_BYTES
+
+
+def _reviewer(database: str | None, library: Path | None) -> Reviewer:
+    from synthguard.review.engine import Reviewer
+
+    return Reviewer(_load(database, library))
+
+
 def _load(database: str | None, library: Path | None) -> CompiledLibrary:
     settings = _settings(database_url=database)
+    from synthguard.review import library_loader
+
     compiled = library_loader.load(settings, library)
     if compiled.sample:
         err.print(
@@ -129,12 +146,14 @@ def review_text(
             raise UsageError("--lines reviews the lines of a file: give --file FILE")
         if file is not None and str(file) != "-" and not file.is_file():
             raise UsageError(f"no such file: {file}")
-        reviewer = Reviewer(_load(database, library))
+        reviewer = _reviewer(database, library)
         if lines:
             assert file is not None
             _review_lines(reviewer, file, as_json)
             return
         try:
+            from synthguard.review.normalize import coerce_text
+
             original = coerce_text(text if text is not None else _read_text(file))
             decision = reviewer.review_text(original)
         except SynthguardError as exc:  # the input, not the command line: exit 1
@@ -162,12 +181,12 @@ def _read_text(file: Path | None) -> bytes:
     assert file is not None
     stream = _open(file)
     try:
-        data = stream.read(MAX_INPUT_BYTES + 1)
+        data = stream.read(_max_input_bytes() + 1)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    if len(data) > MAX_INPUT_BYTES:
-        raise UsageError(f"{file}: text larger than the limit of {MAX_INPUT_BYTES:,} bytes")
+    if len(data) > _max_input_bytes():
+        raise UsageError(f"{file}: text larger than the limit of {_max_input_bytes():,} bytes")
     return data
 
 
@@ -201,7 +220,7 @@ def _review_lines(reviewer: Reviewer, file: Path, as_json: bool) -> None:
     failed = 0
     counts: dict[Verdict, int] = {}
     try:
-        for number, item in enumerate(_bounded_lines(stream, MAX_INPUT_BYTES), 1):
+        for number, item in enumerate(_bounded_lines(stream, _max_input_bytes()), 1):
             try:
                 if isinstance(item, SynthguardError):
                     raise item
@@ -231,7 +250,7 @@ def _review_lines(reviewer: Reviewer, file: Path, as_json: bool) -> None:
 
 
 def _verdict_text(verdict: Verdict) -> Text:
-    return Text(verdict.value.upper(), style=_STYLE[verdict])
+    return Text(verdict.value.upper(), style=_STYLE[verdict.value])
 
 
 def _print_line(number: int, decision: TextDecision) -> None:
@@ -255,7 +274,7 @@ def _print_text(decision: TextDecision, original: str) -> None:
     if short and record["matches"]:
         body = Text(original)
         for m in record["matches"]:
-            body.stylize("reverse " + _STYLE[Verdict(m["verdict"])], m["start"], m["end"])
+            body.stylize("reverse " + _STYLE[m["verdict"]], m["start"], m["end"])
         out.print(body)
     for m in record["matches"]:
         line = Text(f"  {m['kind']:<7} ")
@@ -289,7 +308,7 @@ def review_image(
         for path in files:
             if not path.is_file():
                 raise UsageError(f"no such file: {path}")
-        reviewer = Reviewer(_load(database, library))
+        reviewer = _reviewer(database, library)
         failed = 0
         for path in files:
             try:
@@ -325,7 +344,7 @@ def review_video(
     def body() -> None:
         if not file.is_file():
             raise UsageError(f"no such file: {file}")
-        reviewer = Reviewer(_load(database, library))
+        reviewer = _reviewer(database, library)
         try:
             decision = reviewer.review_video(file, every_seconds=every, max_frames=max_frames)
         except SynthguardError as exc:
