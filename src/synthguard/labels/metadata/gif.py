@@ -101,23 +101,24 @@ def skip_sub_blocks(src: BinaryIO, pos: int, size: int) -> int:
 
     Reads the chain in 64 KiB windows (one length byte per sub-block is all that is looked at).
     """
-    window = b""
-    window_start = pos
     while True:
-        index = pos - window_start
-        if index >= len(window):
-            if pos >= size:
-                raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=pos)
-            src.seek(pos)
-            window, window_start, index = src.read(_BUFFER), pos, 0
-            if not window:
-                raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=pos)
-        length = window[index]
-        pos += 1 + length
-        if length == 0:
-            if pos > size:
-                raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=pos)
-            return pos
+        if pos >= size:
+            raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=pos)
+        src.seek(pos)
+        window = src.read(_BUFFER)
+        if not window:
+            raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=pos)
+        # the hot loop of GIF parsing (one step per 255-byte sub-block): locals only
+        index, limit = 0, len(window)
+        while index < limit:
+            length = window[index]
+            if length == 0:
+                end = pos + index + 1
+                if end > size:
+                    raise CorruptMediaError("GIF sub-blocks run past the end of the file", offset=end)
+                return end
+            index += 1 + length
+        pos += index
 
 
 def iter_blocks(src: BinaryIO, header: Header) -> Iterator[Block]:
