@@ -161,3 +161,27 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, (args, result.output)
         assert expected in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)
     assert run("approve", "k1", "--database", db).exit_code == 2  # --by is required
+
+
+def test_review_with_the_database_records_every_hit(database: str, tmp_path: Path) -> None:
+    from synthguard.cli.review import review_app
+    from synthguard.review.library import HitRecorder
+    from synthguard.store import open_store
+
+    path = tmp_path / "list.csv"
+    path.write_text(CSV, encoding="utf-8")
+    done = run("import", str(path), "--proposed-by", "alice", "--approved-by", "bob", "--database", database)
+    assert done.exit_code == 0, done.output
+    both = typer.Typer()
+    both.add_typer(review_app, name="review")
+    reviewed = CliRunner().invoke(
+        both,
+        ["review", "text", "路口交通很顺畅，这是口交", "--json", "--database", database],
+        env={"SYNTHGUARD_DATABASE_URL": None, "SYNTHGUARD_CONFIG": None},
+    )
+    assert reviewed.exit_code == 0, reviewed.output
+    decision = json.loads(reviewed.stdout)
+    assert decision["verdict"] == "block" and not decision["sample_library"]
+    with open_store(database) as store:
+        hits = HitRecorder(store).hits()
+    assert [(h.entry_id, h.subject) for h in hits] == [(decision["matches"][0]["entry_id"], "cli:text")]

@@ -20,6 +20,7 @@ text over the size limit, a file that is not an image; the other lines or files 
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -94,9 +95,19 @@ def _max_input_bytes() -> int:
 
 
 def _reviewer(database: str | None, library: Path | None) -> Reviewer:
+    """A reviewer over the loaded library; with the characteristics database, every hit is also
+    recorded in it (Art. 10 records)."""
     from synthguard.review.engine import Reviewer
 
-    return Reviewer(_load(database, library))
+    compiled = _load(database, library)
+    if compiled.sample or library is not None:
+        return Reviewer(compiled)
+    from synthguard.review.library import HitRecorder
+    from synthguard.store import open_store
+
+    store = open_store(settings=_settings(database_url=database))
+    atexit.register(store.close)
+    return Reviewer(compiled, sink=HitRecorder(store))
 
 
 def _load(database: str | None, library: Path | None) -> CompiledLibrary:
@@ -155,7 +166,7 @@ def review_text(
             from synthguard.review.normalize import coerce_text
 
             original = coerce_text(text if text is not None else _read_text(file))
-            decision = reviewer.review_text(original)
+            decision = reviewer.review_text(original, subject=f"cli:{file or 'text'}")
         except SynthguardError as exc:  # the input, not the command line: exit 1
             err.print(Text(describe(exc), style="red"))
             raise typer.Exit(EXIT_FILE_FAILED) from None
@@ -224,7 +235,7 @@ def _review_lines(reviewer: Reviewer, file: Path, as_json: bool) -> None:
             try:
                 if isinstance(item, SynthguardError):
                     raise item
-                decision = reviewer.review_text(item)
+                decision = reviewer.review_text(item, subject=f"{file}:{number}")
             except SynthguardError as exc:
                 failed += 1
                 if as_json:
@@ -312,7 +323,7 @@ def review_image(
         failed = 0
         for path in files:
             try:
-                decision = reviewer.review_image(path)
+                decision = reviewer.review_image(path, subject=str(path))
             except SynthguardError as exc:
                 failed += 1
                 _report_failure(path, exc, as_json)
@@ -346,7 +357,9 @@ def review_video(
             raise UsageError(f"no such file: {file}")
         reviewer = _reviewer(database, library)
         try:
-            decision = reviewer.review_video(file, every_seconds=every, max_frames=max_frames)
+            decision = reviewer.review_video(
+                file, every_seconds=every, max_frames=max_frames, subject=str(file)
+            )
         except SynthguardError as exc:
             _report_failure(file, exc, as_json)
             raise typer.Exit(EXIT_FILE_FAILED) from None

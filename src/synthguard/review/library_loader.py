@@ -29,13 +29,11 @@ does not follow the format raises ``ConfigError`` naming the entry at fault.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from synthguard.config import Settings
 from synthguard.errors import ConfigError, SynthguardError
@@ -52,7 +50,6 @@ FORMAT: Final = "synthguard-library/1"
 SAMPLE_FILE: Final = "sample_library.json"
 #: Library files larger than this are refused (a 100,000-entry library is about 20 MB of JSON).
 MAX_FILE_BYTES: Final = 256 * 1024 * 1024
-_LIBRARY_MODULE: Final = "synthguard.review.library"
 
 
 def load(settings: Settings, path: str | Path | None = None) -> CompiledLibrary:
@@ -114,20 +111,11 @@ def parse_library(
 
 
 def _from_store(settings: Settings) -> CompiledLibrary | None:
-    if importlib.util.find_spec(_LIBRARY_MODULE) is None:
-        return None
     if not _store_configured(settings):
         return None
-    module = importlib.import_module(_LIBRARY_MODULE)
-    loader = getattr(module, "load_compiled_library", None)
-    if not callable(loader):
-        return None
-    compiled = cast(Callable[[Settings], Any], loader)(settings)
-    if compiled is None:
-        return None
-    if not isinstance(compiled, CompiledLibrary):
-        raise ConfigError("the characteristics database did not compile into a CompiledLibrary")
-    return compiled
+    from synthguard.review.library import load_compiled_library  # SQLAlchemy: only when needed
+
+    return load_compiled_library(settings)
 
 
 def _store_configured(settings: Settings) -> bool:
