@@ -84,10 +84,6 @@ class Slot(enum.Enum):
 _DIGEST_FOR: Final = {"ED25519": "SHA256", "SM2": "SM3"}
 
 
-class _Hash(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-
-
 def payload_digest(chunks: Iterable[bytes], algorithm: str) -> str:
     """Lower-case hex digest of the payload chunks with ``SHA256`` or ``SM3``."""
     if algorithm == "SHA256":
