@@ -38,6 +38,7 @@ from synthguard.review.keywords import Action, KeywordEntry
 from synthguard.review.normalize import MAX_INPUT_BYTES, Normalization
 from synthguard.review.risks import RiskCategory
 from synthguard.review.rumors import RefutationNotice, RumorEntry, RumorIndex
+from synthguard.review.video import hash_video_frames
 
 PDQ = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "pdq"
 BRIDGE = PDQ / "dih" / "bridge-1-original.jpg"
@@ -414,6 +415,35 @@ def test_video_frames_are_matched(reviewer: Reviewer, tmp_path: Path) -> None:
     assert "quality" in flat.note
     with pytest.raises(UnsupportedFormatError):
         reviewer.review_video(BRIDGE)
+
+
+def test_rotated_and_mirrored_video_frames_are_matched(tmp_path: Path) -> None:
+    """Frames of a known video, stored as image entries, are found in a copy whose every frame is
+    turned a quarter or mirrored left to right, with the variant an image review reports."""
+    with Image.open(PDQ / "bridge-mods" / "aaa-orig.jpg") as image:
+        photo = np.asarray(image.convert("RGB").resize((320, 200), Image.Resampling.BOX))
+    known = hash_video_frames(write_video(tmp_path / "known.mp4", [photo]))
+    assert len(known) == 3 and all(len(frame.variants) == len(Dihedral) for frame in known)
+    library = CompiledLibrary.build("video-v1", images=[(f"frame-{k}", f.hash) for k, f in enumerate(known)])
+    reviewer = Reviewer(library)
+    entries = {f"frame-{k}" for k in range(len(known))}
+    for name, transform, variant in [
+        ("turned", lambda p: np.rot90(p, 1), Dihedral.ROTATE_270),  # a quarter anticlockwise
+        ("mirrored", np.fliplr, Dihedral.FLIP_Y),
+    ]:
+        changed = np.ascontiguousarray(transform(photo))
+        path = write_video(tmp_path / f"{name}.mp4", [changed])
+        # As decoded, no frame is near a known one: only the rotations and flips find it.
+        assert all(
+            library.images.query(frame.hash, dihedral=False).status is MatchStatus.NO_MATCH
+            for frame in hash_video_frames(path)
+        )
+        decision = reviewer.review_video(path)
+        assert decision.verdict is Verdict.BLOCK and decision.frames == 3, name
+        assert {m.entry_id for m in decision.matches} == entries, name
+        assert all(m.variant is variant and m.distance <= 16 for m in decision.matches), (name, decision)
+        assert {m["variant"] for m in decision.to_dict()["matches"]} == {variant.value}
+        assert reviewer.review_image(Image.fromarray(changed)).matches[0].variant is variant  # as images
 
 
 # -- bad text ------------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def sparse_keyframes(tmp_path_factory: pytest.TempPathFactory, pictures: list[np
 
 
 def assert_right_pictures(hashes: list[FrameHash], references: list[PdqHash]) -> None:
-    for shown, pdq in hashes:
+    for shown, pdq, variants in hashes:
+        assert len(variants) == 8 and variants[0] == pdq
         distances = [pdq.distance(reference) for reference in references]
         expected = int(shown + 1e-6) % 8
         assert distances.index(min(distances)) == expected and distances[expected] <= 16, (shown, distances)
@@ -91,7 +92,7 @@ def count_decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_one_frame_a_second(clip: Path, references: list[PdqHash]) -> None:
     hashes = hash_video_frames(clip)
-    assert [shown for shown, _ in hashes] == pytest.approx([float(s) for s in range(SECONDS)])
+    assert [frame.time for frame in hashes] == pytest.approx([float(s) for s in range(SECONDS)])
     assert_right_pictures(hashes, references)
 
 
@@ -100,7 +101,7 @@ def test_sparse_sampling_seeks_instead_of_decoding_everything(
 ) -> None:
     decoded = count_decoded(monkeypatch)
     hashes = hash_video_frames(clip, every_seconds=5)
-    assert [shown for shown, _ in hashes] == pytest.approx([0.0, 5.0, 10.0, 15.0, 20.0, 25.0])
+    assert [frame.time for frame in hashes] == pytest.approx([0.0, 5.0, 10.0, 15.0, 20.0, 25.0])
     assert_right_pictures(hashes, references)
     # Sequential decoding would need 251 frames; seeking to the keyframe before each point needs ~6.
     assert len(decoded) < 100
@@ -114,15 +115,27 @@ def test_keyframes_sparser_than_the_interval(
     decoded = count_decoded(monkeypatch)
     hashes = hash_video_frames(sparse_keyframes, every_seconds=every)
     expected = [every * k for k in range(int((SECONDS - 0.1) // every) + 1)]
-    assert [shown for shown, _ in hashes] == pytest.approx(expected)
+    assert [frame.time for frame in hashes] == pytest.approx(expected)
     assert_right_pictures(hashes, references)
     assert len(decoded) <= SECONDS * FPS + 5 * FPS  # at most one group of pictures decoded twice
 
 
 def test_max_frames_spreads_samples_over_the_whole_video(clip: Path, references: list[PdqHash]) -> None:
     hashes = hash_video_frames(clip, every_seconds=1, max_frames=5)
-    assert [shown for shown, _ in hashes] == pytest.approx([0.0, 6.0, 12.0, 18.0, 24.0])
+    assert [frame.time for frame in hashes] == pytest.approx([0.0, 6.0, 12.0, 18.0, 24.0])
     assert_right_pictures(hashes, references)
+
+
+def test_frames_carry_their_eight_rotations_and_flips(clip: Path, references: list[PdqHash]) -> None:
+    """The variants are in ``Dihedral`` order: frame 0 shows the bridge as is, and its k-th variant is
+    near the k-th photo (the bridge turned or mirrored that way)."""
+    first = hash_video_frames(clip, max_frames=1)[0]
+    assert first.time == 0.0 and first.variants[0] == first.hash
+    assert len({v.quality for v in first.variants}) == 1
+    for k, variant in enumerate(first.variants):
+        distances = [variant.distance(reference) for reference in references]
+        assert distances.index(min(distances)) == k and distances[k] <= 31, (k, distances)
+    assert FrameHash(1.0, first.hash).variants == ()  # the field has a default for callers building one
 
 
 def test_pixel_limit(clip: Path) -> None:

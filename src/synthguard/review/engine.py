@@ -571,8 +571,8 @@ class Reviewer:
         subject: str | None = None,
     ) -> VideoDecision:
         """Known images in frames sampled every ``every_seconds`` (``video.hash_video_frames``: at most
-        ``max_frames``, default ``video.DEFAULT_MAX_FRAMES``), each frame as decoded (one hash per
-        frame: rotations and flips are not searched). Low-quality frames are not matched; when every
+        ``max_frames``, default ``video.DEFAULT_MAX_FRAMES``), each frame in all eight rotations and
+        flips, as images are (a match names the variant). Low-quality frames are not matched; when every
         frame is, the verdict is ``low_quality_image`` with a note. Raises ``MediaError`` and its
         kinds for unreadable files."""
         from synthguard.review import video  # PyAV: loaded by the first video review, not at start-up
@@ -586,7 +586,7 @@ class Reviewer:
         best: dict[str, FrameMatch] = {}
         low = 0
         for frame in frames:
-            result = index.query(frame.hash, dihedral=False)
+            result = index.query(frame.variants or frame.hash)
             if result.status is MatchStatus.LOW_QUALITY:
                 low += 1
                 continue

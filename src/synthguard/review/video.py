@@ -1,8 +1,11 @@
 """PDQ hashes of video frames sampled at a fixed interval, decoded with PyAV (FFmpeg).
 
-``hash_video_frames(path)`` returns one ``FrameHash`` (presentation time in seconds, ``PdqHash``) per
-sampling point: the first frame shown at or after each multiple of ``every_seconds``. Each hash is
-matched like an image's (``HashIndex.query``); a frame hash is as trustworthy as its quality.
+``hash_video_frames(path)`` returns one ``FrameHash`` per sampling point: the first frame shown at or
+after each multiple of ``every_seconds``, with its presentation time in seconds, its ``PdqHash`` as
+decoded and the hashes of its eight rotations and flips (``variants``, in ``Dihedral`` order, the first
+being ``hash``), all from the same DCT in one call as for images (``dihedral_hashes_of_pixels``).
+A frame is matched like an image: ``HashIndex.query(frame.variants)`` searches all eight, so a rotated
+or mirrored copy of a known picture is found. A frame hash is as trustworthy as its quality.
 
 Cost: frames are decoded, not only demuxed, but never more of them than needed. Between two sampling
 points close together the decoder simply runs on; when the next point lies further ahead than the
@@ -27,8 +30,8 @@ demuxers (HLS, concat) open other files named inside an upload.
 Errors: no such file, ``MediaError``; not a video container, ``UnsupportedFormatError`` (an audio
 container or a video file without a video stream: "... without a video stream"); a video container
 that FFmpeg cannot read (a truncated MP4 without its ``moov``) or data it rejects while decoding,
-``CorruptMediaError``. Display rotation metadata is not applied: the index searches all eight
-rotations and flips, so a rotated frame still matches.
+``CorruptMediaError``. Display rotation metadata is not applied: a frame's ``variants`` cover all eight
+rotations and flips, so a frame stored or shown rotated still matches when they are queried.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from synthguard.review.images import (
     REDUCE_TO,
     ImageReviewConfig,
     PdqHash,
-    hash_pixels,
+    dihedral_hashes_of_pixels,
 )
 
 __all__ = ["DEFAULT_MAX_FRAMES", "FrameHash", "hash_video_frames"]
@@ -81,10 +84,12 @@ _EPSILON: Final = 1e-6
 
 
 class FrameHash(NamedTuple):
-    """A sampled frame: when it is shown (seconds) and its hash."""
+    """A sampled frame: when it is shown (seconds), its hash as decoded, and the hashes of its eight
+    rotations and flips in ``Dihedral`` order (``variants[0] == hash``; empty when not computed)."""
 
     time: float
     hash: PdqHash
+    variants: tuple[PdqHash, ...] = ()
 
 
 def hash_video_frames(
@@ -160,7 +165,8 @@ def _sample(
                 sought_from = shown
             continue
         _check_pixels(frame.width, frame.height, limit)
-        hashes.append(FrameHash(shown, hash_pixels(_rgb(frame))))
+        variants = tuple(dihedral_hashes_of_pixels(_rgb(frame)))
+        hashes.append(FrameHash(shown, variants[0], variants))
         while target <= shown + _EPSILON:
             target += every
     return hashes
