@@ -6,7 +6,9 @@ entries by that set (a library uses a few: the default, and some with ``repeat``
 ``initials`` or ``homophone``), normalises each term with its set, and compiles one Aho-Corasick
 automaton (ahocorasick-rs) per set over the normalised forms. ``scan(text)`` normalises the text once
 per set, runs that set's automaton, and reports each ``Match`` at its offsets in the ORIGINAL text.
-The automata run over dense two-byte character codes rather than UTF-8 (``_code_table``).
+The automata run over dense character codes rather than UTF-8 (``_code_table``): one byte a character
+where the patterns of a set hold fewer than 256 distinct characters (the letters of ``pinyin``), else
+two.
 
 >>> from synthguard.review.risks import RiskCategory
 >>> index = KeywordIndex.build([
@@ -83,6 +85,7 @@ from synthguard.review.normalize import (
     normalize_terms,
     ordered,
     parse_steps,
+    reading_map,
     term_forms,
 )
 from synthguard.review.risks import RiskCategory
@@ -105,6 +108,8 @@ class Action(enum.Enum):
 
 
 _WHOLE_WORD_EXTRA: Final = frozenset(" -'.")
+#: The reading stage of the normalisations (see ``normalize``).
+_READINGS: Final = frozenset({Normalization.HOMOPHONE, Normalization.PINYIN, Normalization.INITIALS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +181,12 @@ class _Group:
     steps: frozenset[Normalization]
     automaton: Any  # ahocorasick_rs.BytesAhoCorasick over character codes (immutable; untyped)
     targets: tuple[tuple[_Target, ...], ...]  # per pattern index
+    #: Code point -> this set's dense character code (``_code_table``), composed with the reading
+    #: stage where that maps each character to one (homophone, initials: ``reading_map``).
+    codes: _Codes
+    #: The steps the text is normalised with before ``codes``: ``steps`` without that reading stage
+    #: when it is composed into ``codes``, else ``steps`` (the same object).
+    scan_steps: frozenset[Normalization]
 
 
 class _Found(NamedTuple):
@@ -230,11 +241,10 @@ def _edges(entry: KeywordEntry, form: str) -> tuple[_Edge, _Edge]:
 class KeywordIndex:
     """An immutable, compiled keyword library; see the module docstring."""
 
-    __slots__ = ("_chunk_chars", "_codes", "_entries", "_groups", "_max_input_bytes", "_overlap_chars")
+    __slots__ = ("_chunk_chars", "_entries", "_groups", "_max_input_bytes", "_overlap_chars")
 
     _entries: tuple[KeywordEntry, ...]
     _groups: tuple[_Group, ...]
-    _codes: npt.NDArray[np.uint16] | npt.NDArray[np.uint32]
     _max_input_bytes: int
     _chunk_chars: int
     _overlap_chars: int
@@ -243,7 +253,6 @@ class KeywordIndex:
         self,
         entries: tuple[KeywordEntry, ...],
         groups: tuple[_Group, ...],
-        codes: npt.NDArray[np.uint16] | npt.NDArray[np.uint32],
         *,
         max_input_bytes: int,
         chunk_chars: int,
@@ -253,7 +262,6 @@ class KeywordIndex:
         for name, value in (
             ("_entries", entries),
             ("_groups", groups),
-            ("_codes", codes),
             ("_max_input_bytes", max_input_bytes),
             ("_chunk_chars", chunk_chars),
             ("_overlap_chars", overlap_chars),
@@ -296,15 +304,13 @@ class KeywordIndex:
         patterns: dict[frozenset[Normalization], dict[str, list[_Target]]] = defaultdict(dict)
         for steps, members in by_steps.items():
             _collect(steps, [chosen[k] for k in members], members, patterns)
-        codes = _code_table(form for group in patterns.values() for form in group)
         groups = tuple(
-            _automaton(steps, patterns[steps], codes)
+            _automaton(steps, patterns[steps])
             for steps in sorted(patterns, key=lambda s: [step.value for step in ordered(s)])
         )
         return cls(
             chosen,
             groups,
-            codes,
             max_input_bytes=max_input_bytes,
             chunk_chars=chunk_chars,
             overlap_chars=overlap_chars,
@@ -348,15 +354,18 @@ class KeywordIndex:
         cps = codepoints(original[window_start:window_end])
         memo: dict[frozenset[Normalization], Any] = {}
         for group_index, group in enumerate(self._groups):
-            out, offsets = normalize_codepoints(cps, group.steps, memo=memo)
+            out, offsets = normalize_codepoints(cps, group.scan_steps, memo=memo)
             if not out.size:
                 continue
-            unit = self._codes.itemsize
-            hits = group.automaton.find_matches_as_indexes(self._codes[out].tobytes(), overlapping=True)
+            unit = group.codes.itemsize
+            hits = group.automaton.find_matches_as_indexes(group.codes[out].tobytes(), overlapping=True)
             if not hits:
                 continue
+            if group.scan_steps is not group.steps:  # the reading stage, composed above: now in full
+                out, offsets = normalize_codepoints(cps, group.steps, memo=memo)
             table = np.array(hits, dtype=np.intp).reshape(-1, 3)
-            table = table[table[:, 1] % unit == 0]  # a match must start on a character's code
+            if unit > 1:
+                table = table[table[:, 1] % unit == 0]  # a match must start on a character's code
             patterns, starts, ends = table[:, 0], table[:, 1] // unit, table[:, 2] // unit
             first = offsets(starts)
             last = offsets(ends - 1)
@@ -499,51 +508,70 @@ def _initials_variants(form: str) -> set[str]:
     return variants
 
 
-def _code_table(forms: Iterable[str]) -> npt.NDArray[np.uint16] | npt.NDArray[np.uint32]:
+_Codes = npt.NDArray[np.unsignedinteger[Any]]
+
+
+def _code_table(forms: Iterable[str]) -> _Codes:
     """Code point -> a dense code for each character some pattern holds, 0 for all others.
 
-    The automata run over these codes (two bytes a character) instead of UTF-8 (three bytes a
-    Chinese character): fewer steps and a smaller automaton, about twice the speed (see
-    ``bench/review_keywords.py``), and no string to build for each scan.
+    The automata run over these codes (two bytes a character, or one where the patterns hold fewer
+    than 256 distinct characters) instead of UTF-8 (three bytes a Chinese character): fewer steps
+    and a smaller automaton, about twice the speed (see ``bench/review_keywords.py``), and no string
+    to build for each scan. Each normalisation set has its own table: the small sets (a few
+    thousand entries) get small alphabets, and the letters of ``pinyin`` one byte each.
     """
     chars = sorted(set().union(*map(set, forms)))
     positions = [ord(c) for c in chars]
-    table: npt.NDArray[np.uint16] | npt.NDArray[np.uint32]
-    if len(chars) < 0xFFFF:
-        table = np.zeros(0x110000, dtype=np.uint16)
-        table[positions] = np.arange(1, len(chars) + 1, dtype=np.uint16)
+    dtype: type[np.unsignedinteger[Any]]
+    if len(chars) < 0xFF:
+        dtype = np.uint8
+    elif len(chars) < 0xFFFF:
+        dtype = np.uint16
     else:  # more distinct characters than two bytes can number: four-byte codes
-        table = np.zeros(0x110000, dtype=np.uint32)
-        table[positions] = np.arange(1, len(chars) + 1, dtype=np.uint32)
+        dtype = np.uint32
+    table: _Codes = np.zeros(0x110000, dtype=dtype)
+    table[positions] = np.arange(1, len(chars) + 1, dtype=dtype)
     table.setflags(write=False)
     return table
 
 
-def _encode(form: str, codes: npt.NDArray[np.uint16] | npt.NDArray[np.uint32]) -> bytes:
+def _encode(form: str, codes: _Codes) -> bytes:
     return bytes(codes[[ord(c) for c in form]].tobytes())
 
 
-#: Pattern sets up to this size are compiled to a DFA (see ``_automaton``).
-_DFA_PATTERNS: Final = 20_000
+#: A set of at most this many patterns over one-byte codes (the letters of pinyin and initials) is
+#: compiled to a DFA (see ``_implementation``).
+_DFA_MAX_PATTERNS: Final = 20_000
 
 
-def _automaton(
-    steps: frozenset[Normalization],
-    patterns: dict[str, list[_Target]],
-    codes: npt.NDArray[np.uint16] | npt.NDArray[np.uint32],
-) -> _Group:
+def _implementation(count: int, codes: _Codes) -> Any:
+    """The automaton for ``count`` patterns over ``codes``. A DFA (one transition a byte, no failure
+    links) is the fastest to scan while it is small: with one-byte codes its alphabet is a few dozen
+    letters, and the pinyin and initials sets scanned two to three times faster than as an NFA.
+    Over two-byte codes a DFA has a row of up to 256 byte classes per state, and several automata
+    scanned in turn evict each other from the caches: there, and for the large default set (about
+    400 MB as a DFA for 100,000 patterns), the compact contiguous NFA (``bench/review_keywords.py``,
+    mixed library)."""
+    if count <= _DFA_MAX_PATTERNS and codes.itemsize == 1:
+        return ahocorasick_rs.Implementation.DFA
+    return ahocorasick_rs.Implementation.ContiguousNFA
+
+
+def _automaton(steps: frozenset[Normalization], patterns: dict[str, list[_Target]]) -> _Group:
     forms = list(patterns)
-    # A DFA is the fastest automaton but grows with the patterns (about 400 MB for 100,000): for
-    # the small sets of entries with extra steps only; the large set gets the contiguous NFA.
-    implementation = (
-        ahocorasick_rs.Implementation.DFA
-        if len(forms) <= _DFA_PATTERNS
-        else ahocorasick_rs.Implementation.ContiguousNFA
-    )
+    codes = _code_table(forms)
     automaton = ahocorasick_rs.BytesAhoCorasick(
-        [_encode(form, codes) for form in forms], implementation=implementation
+        [_encode(form, codes) for form in forms], implementation=_implementation(len(forms), codes)
     )
-    return _Group(steps, automaton, tuple(tuple(patterns[form]) for form in forms))
+    targets = tuple(tuple(patterns[form]) for form in forms)
+    readings = reading_map(steps)
+    if readings is None:
+        return _Group(steps, automaton, targets, codes, steps)
+    # One character in, one out: the reading stage composed with the codes, one lookup per
+    # character at each scan instead of two (the text is read in full only when there are hits).
+    composed: _Codes = codes[readings]
+    composed.setflags(write=False)
+    return _Group(steps, automaton, targets, composed, steps - _READINGS)
 
 
 def _attribute(

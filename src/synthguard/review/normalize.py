@@ -92,6 +92,7 @@ __all__ = [
     "normalize_terms",
     "ordered",
     "parse_steps",
+    "reading_map",
     "term_forms",
 ]
 
@@ -473,6 +474,30 @@ def normalize_codepoints(
 
 
 _NO_ENDS: Final = np.empty(0, dtype=np.intp)
+
+
+def reading_map(steps: frozenset[Normalization]) -> CodeArray | None:
+    """Code point -> code point of the reading stage (homophone, pinyin, initials) of ``steps``,
+    when that stage turns each character into exactly one (homophone, initials); ``None`` when it
+    may expand one (pinyin) or when ``steps`` has no reading stage. Read-only.
+
+    With it, ``normalize_codepoints(cps, steps)[0]`` equals
+    ``reading_map(steps)[normalize_codepoints(cps, steps - {homophone, pinyin, initials})[0]]``, with
+    the same offsets: a caller may compose it with a table of its own once instead of mapping the
+    text twice (the keyword scanner's character codes).
+    """
+    stage2 = steps & _STAGE2
+    if not stage2:
+        return None
+    return _one_to_one(stage2)
+
+
+@functools.lru_cache(maxsize=8)
+def _one_to_one(stage2: frozenset[Normalization]) -> CodeArray | None:
+    table = _stage2_table(stage2)
+    if len(table.columns) > 1 or not bool((table.length == 1).all()):
+        return None
+    return table.single
 
 
 @functools.lru_cache(maxsize=256)
