@@ -218,6 +218,23 @@ def exiftool_labels(paths: list[Path]) -> dict[str, Any]:
     return {Path(r["SourceFile"]).name: r for r in records}
 
 
+def assert_exiftool_reads_label(
+    labeler: MetadataLabeler, sources: list[Path], folder: Path, titled: Iterable[str]
+) -> None:
+    """Label every source; exiftool reads the label back from every output, and the other tool's
+    XMP title (``A title``) from the outputs of the sources named in ``titled``."""
+    from synthguard.aigc import AigcLabel
+    from tests.contracts.metadata_contract import make_label
+
+    label = make_label()
+    outputs = label_copies(labeler, sources, folder, label)
+    records = exiftool_labels(outputs)
+    for out in outputs:
+        assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
+    for name in titled:
+        assert records[f"out-{name}"]["Title"] == "A title", name
+
+
 # -- images and their metadata ----------------------------------------------------------------------
 
 XPACKET_BEGIN = b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'

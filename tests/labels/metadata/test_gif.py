@@ -15,11 +15,10 @@ from synthguard.labels.metadata.gif import MAGIC_TRAILER, GifLabeler
 from tests.contracts.metadata_contract import MetadataLabelerContract, make_label
 from tests.media_tools import (
     OTHER_XMP,
-    exiftool_labels,
+    assert_exiftool_reads_label,
     exiftool_tags,
     gradient,
     image_info,
-    label_copies,
     label_copy,
     read_bytes,
 )
@@ -118,12 +117,7 @@ class TestGifContract(MetadataLabelerContract):
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
-    label = make_label()
-    outputs = label_copies(GifLabeler(), make_gifs(tmp_path), tmp_path, label)
-    records = exiftool_labels(outputs)
-    for out in outputs:
-        assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
-    assert records["out-rich.gif"]["Title"] == "A title"
+    assert_exiftool_reads_label(GifLabeler(), make_gifs(tmp_path), tmp_path, ("rich.gif",))
 
 
 def test_block_placement_and_byte_identity(tmp_path: Path) -> None:

@@ -20,13 +20,12 @@ from tests.media_tools import (
     OTHER_XMP,
     SRGB,
     RecordingFile,
+    assert_exiftool_reads_label,
     copy_modes,
     exif_bytes,
-    exiftool_labels,
     exiftool_tags,
     gradient,
     image_info,
-    label_copies,
     label_copy,
     read_bytes,
     user_comment_exif,
@@ -141,13 +140,7 @@ read = functools.partial(read_bytes, PngLabeler())
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
-    label = make_label()
-    outputs = label_copies(PngLabeler(), make_pngs(tmp_path), tmp_path, label)
-    records = exiftool_labels(outputs)
-    for out in outputs:
-        assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
-    assert records["out-rich.png"]["Title"] == "A title"
-    assert records["out-late-xmp.png"]["Title"] == "A title"
+    assert_exiftool_reads_label(PngLabeler(), make_pngs(tmp_path), tmp_path, ("rich.png", "late-xmp.png"))
 
 
 def test_chunk_placed_before_image_data_and_others_kept(tmp_path: Path) -> None:

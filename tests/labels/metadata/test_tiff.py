@@ -21,11 +21,10 @@ from tests.media_tools import (
     OTHER_XMP,
     SRGB,
     RecordingFile,
-    exiftool_labels,
+    assert_exiftool_reads_label,
     exiftool_tags,
     gradient,
     image_info,
-    label_copies,
     label_copy,
     read_bytes,
     user_comment,
@@ -211,13 +210,9 @@ class TestTiffContract(MetadataLabelerContract):
 
 @pytest.mark.tools
 def test_exiftool_reads_the_label(tmp_path: Path) -> None:
-    label = make_label()
-    outputs = label_copies(TiffLabeler(), make_tiffs(tmp_path), tmp_path, label)
-    records = exiftool_labels(outputs)
-    for out in outputs:
-        assert AigcLabel.parse(records[out.name]["Aigc"]) == label, out.name
-    for name in ("rich-le.tif", "tiled-be.tif", "xmp-tail-le.tif"):
-        assert records[f"out-{name}"]["Title"] == "A title"
+    assert_exiftool_reads_label(
+        TiffLabeler(), make_tiffs(tmp_path), tmp_path, ("rich-le.tif", "tiled-be.tif", "xmp-tail-le.tif")
+    )
 
 
 def test_new_ifd0_appended_and_everything_else_kept(tmp_path: Path) -> None:

@@ -15,7 +15,14 @@ from typing import Final
 
 from synthguard.errors import CorruptMediaError
 
-__all__ = ["IfdEntry", "TiffHeader", "read_ifd", "read_tiff_header", "read_user_comment_label"]
+__all__ = [
+    "IfdEntry",
+    "TiffHeader",
+    "read_ifd",
+    "read_tiff_header",
+    "read_user_comment_label",
+    "user_comment_label",
+]
 
 #: Bytes per value for each TIFF field type.
 TYPE_SIZES: Final = {
@@ -138,7 +145,13 @@ def read_user_comment_label(tiff: bytes) -> str | None:
     comment = next((e for e in exif_entries if e.tag == USER_COMMENT), None)
     if comment is None:
         return None
-    text = _decode_user_comment(entry_bytes(tiff, comment), header.byte_order).strip("\x00 \r\n")
+    return user_comment_label(entry_bytes(tiff, comment), header.byte_order)
+
+
+def user_comment_label(raw: bytes, byte_order: str) -> str | None:
+    """The label JSON held by a UserComment value (8-byte character code, then the text), if it
+    holds one; else ``None``. ``byte_order`` ("<" or ">") is the TIFF's, for UNICODE comments."""
+    text = _decode_user_comment(raw, byte_order).strip("\x00 \r\n")
     if text.startswith("{") and '"Label"' in text:
         return text
     return None

@@ -219,23 +219,6 @@ def _tail_start(ifd0: Ifd, old: Entry, size: int) -> int | None:
     return None
 
 
-def _user_comment_label(order: str, comment: bytes) -> str | None:
-    """Decode a UserComment with ``exif.read_user_comment_label`` by wrapping it in a minimal TIFF
-    (the EXIF IFD of a TIFF file lies in the file, not in a buffer that module could walk)."""
-    if len(comment) <= 4:
-        return None
-    magic = b"II*\x00" if order == "<" else b"MM\x00*"
-    tiff = (
-        magic
-        + struct.pack(order + "I", 8)
-        + struct.pack(order + "HHHII", 1, exif.EXIF_IFD_POINTER, 4, 1, 26)
-        + struct.pack(order + "IHHHII", 0, 1, exif.USER_COMMENT, _UNDEFINED, len(comment), 44)
-        + struct.pack(order + "I", 0)
-        + comment
-    )
-    return exif.read_user_comment_label(tiff)
-
-
 def _exif_label(src: BinaryIO, header: Header, ifd0: Ifd) -> str | None:
     """The label in the EXIF UserComment, if any. An EXIF IFD that cannot be walked holds no label
     (many TIFFs in the wild carry a broken one, and the image itself is fine), so it is no error."""
@@ -248,7 +231,7 @@ def _exif_label(src: BinaryIO, header: Header, ifd0: Ifd) -> str | None:
         raw = None if comment is None else _value(src, header, comment, _MAX_USER_COMMENT)
     except MediaError:
         return None
-    return None if raw is None else _user_comment_label(header.order, raw)
+    return None if raw is None else exif.user_comment_label(raw, header.order)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
