@@ -16,6 +16,8 @@ setting                        environment variable        meaning
 ``trusted_keys_file``          SYNTHGUARD_TRUSTED_KEYS_FILE  public keys that detection trusts
 ``database_url``               SYNTHGUARD_DATABASE_URL     the store (default SQLite in ``data_dir``)
 ``data_dir``                   SYNTHGUARD_DATA_DIR         where the embedded store lives
+``watermark_key``              SYNTHGUARD_WATERMARK_KEY    secret key of the invisible watermarks
+``watermark_p_threshold``      SYNTHGUARD_WATERMARK_P_THRESHOLD  p-value below which a mark is found
 =============================  ==========================  ==========================================
 
 The trusted keys file is TOML: ``[keys]`` with one entry per key id, each ``{algorithm = "ed25519",
@@ -75,6 +77,12 @@ class Settings:
     #: Label kinds ``label`` applies when ``--kinds`` is not given.
     default_kinds: tuple[str, ...] = ("metadata",)
 
+    # --- watermark ---
+    #: Secret key of the invisible watermarks (at least 16 characters); empty: no watermarking.
+    watermark_key: str = dataclasses.field(default="", repr=False)
+    #: A watermark is declared found only when its p-value is below this.
+    watermark_p_threshold: float = 1e-6
+
     def signing_key_text(self) -> str:
         """The private key text, from the inline setting or the key file ('' when none)."""
         if self.signing_key:
@@ -93,8 +101,26 @@ class Settings:
 _FIELDS: Final = {f.name: f for f in dataclasses.fields(Settings)}
 
 
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
 def _coerce(name: str, value: Any) -> Any:
     field_type = _FIELDS[name].type
+    if field_type in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"setting {name} must be true or false, got {value!r}")
+    if field_type in ("int", int, "float", float):
+        number_type = int if field_type in ("int", int) else float
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"setting {name} must be a number, got {value!r}")
+        try:
+            return number_type(value)
+        except ValueError as exc:
+            raise ConfigError(f"setting {name} must be a number, got {value!r}") from exc
     if field_type in ("tuple[str, ...]", tuple[str, ...]):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.config import Config
 
-from synthguard.store.models import Base
+from synthguard.store.schema import full_metadata
 
-target_metadata = Base.metadata
+target_metadata = full_metadata()
 
 
 def _configure_and_run(connection: sa.Connection) -> None:

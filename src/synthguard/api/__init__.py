@@ -1,0 +1,1 @@
+"""The FastAPI JSON API over the governance records, the audit log and the review engine."""

