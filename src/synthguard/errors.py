@@ -15,6 +15,14 @@ with ``found=False``, not an error.
     │   ├── InvalidLabelError       malformed JSON, missing member, bad characters, Label not 1/2/3
     │   └── InvalidProviderCodeError
     ├── SignatureError              a key that cannot be loaded, an algorithm not known
+    ├── RecordError                 a governance record or the audit log (HTTP status in brackets)
+    │   ├── NotFoundError           no such record (404)
+    │   ├── ConflictError           a duplicate, or a state change the record's state forbids (409)
+    │   └── IntegrityError          the audit log or a stored record fails verification (500; exit 1)
+    ├── AccessError                 who is asking
+    │   ├── AuthenticationError     not logged in, bad password, expired session or token (401)
+    │   ├── PermissionDeniedError   logged in, but the role does not allow it (403)
+    │   └── RateLimitError          too many requests from one client (429)
     └── MediaError                  a file (``path`` attached where known)
         ├── UnsupportedFormatError  the format found (named) has no carrier here
         ├── CorruptMediaError       truncated or inconsistent structure (``offset`` where known)
@@ -27,13 +35,21 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "AccessError",
+    "AuthenticationError",
     "ConfigError",
+    "ConflictError",
     "CorruptMediaError",
     "InvalidLabelError",
+    "IntegrityError",
     "InvalidProviderCodeError",
     "LabelError",
     "MediaError",
     "MediaLimitError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RecordError",
     "SignatureError",
     "SynthguardError",
     "UnsupportedFormatError",
@@ -121,3 +137,39 @@ class MediaLimitError(MediaError):
 
 class WriteVerificationError(MediaError):
     """The labeled output did not read back with the intended label; the output was discarded."""
+
+
+class RecordError(SynthguardError):
+    """A governance record or the audit log cannot be read or changed as asked."""
+
+
+class NotFoundError(RecordError):
+    """No record with that identifier (or the caller may not know it exists)."""
+
+
+class ConflictError(RecordError):
+    """A duplicate record, or a state change that the record's current state forbids."""
+
+
+class IntegrityError(RecordError):
+    """Stored data fails verification: an edited, deleted or reordered audit record, a bad proof."""
+
+
+class AccessError(SynthguardError):
+    """Who is asking is unknown, or may not do this."""
+
+
+class AuthenticationError(AccessError):
+    """Not logged in, a wrong password, or an expired or revoked session or token."""
+
+
+class PermissionDeniedError(AccessError):
+    """Authenticated, but no role of the caller allows this."""
+
+
+class RateLimitError(AccessError):
+    """Too many requests from one client; ``retry_after`` seconds until the next is accepted."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
