@@ -392,6 +392,23 @@ def test_export_then_import_gives_the_same_entries(library: Library, tmp_path: P
         assert other.compile(T0).version == library.compile(T0).version
 
 
+def test_a_csv_export_never_hands_a_spreadsheet_a_formula(library: Library, tmp_path: Path) -> None:
+    library.propose("=HYPERLINK(1)", "A1.6", "block", reason="@SUM(A1)", source="-2+3", actor="a", now=T0)
+    library.propose("'=quoted", "A1.6", "block", actor="a", now=T0)
+    path = tmp_path / "library.csv"
+    library.export(path, now=T0)
+    text = path.read_text(encoding="utf-8")
+    assert "'=HYPERLINK(1)" in text and "'@SUM(A1)" in text and "'-2+3" in text
+    assert "''=quoted" in text
+    cells = [cell for line in text.splitlines()[1:] for cell in line.split(",")]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+    with migrated_store("sqlite", tmp_path / "other") as other_store:
+        other = Library(other_store)
+        assert other.import_file(path, "importer", now=T0).added == 2
+        assert {e.term for e in other.entries()} == {"=HYPERLINK(1)", "'=quoted"}
+        assert other.export_records(T0) == library.export_records(T0)
+
+
 def test_match_names_round_trip() -> None:
     for text, steps in [
         ("default", DEFAULT_STEPS),

@@ -474,8 +474,28 @@ def _csv_rows(text: str) -> list[tuple[int, EntryKind | None, Any]]:
         if len(row) != len(names):
             rows.append((start, None, RowError(start, f"{len(row)} fields, the header has {len(names)}")))
             continue
-        rows.append((start, None, {n: (v if v.strip() else None) for n, v in zip(names, row, strict=True)}))
+        cells = (_from_spreadsheet(v) for v in row)
+        rows.append((start, None, {n: (v if v.strip() else None) for n, v in zip(names, cells, strict=True)}))
     return rows
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP "CSV injection").
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(cell: str) -> bool:
+    return cell.lstrip("'").startswith(_FORMULA_START)
+
+
+def _to_spreadsheet(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula, after any quotes, gets one
+    more leading ``'`` (so ``'=x`` itself survives the round trip)."""
+    return "'" + cell if _formula_like(cell) else cell
+
+
+def _from_spreadsheet(cell: str) -> str:
+    """The inverse of ``_to_spreadsheet``: ``'=x`` reads as ``=x``; any other cell is as written."""
+    return cell[1:] if cell.startswith("'") and _formula_like(cell) else cell
 
 
 def _check_keywords(specs: Sequence[_Spec]) -> list[RowError]:
@@ -524,11 +544,12 @@ def _check_rumors(specs: Sequence[_Spec]) -> list[RowError]:
 
 
 def _csv_text(records: Iterable[Mapping[str, Any]]) -> str:
+    """CSV for spreadsheets too: a cell that would start a formula is written with a leading ``'``."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for record in records:
-        writer.writerow(["" if record[c] is None else str(record[c]) for c in COLUMNS])
+        writer.writerow(["" if record[c] is None else _to_spreadsheet(str(record[c])) for c in COLUMNS])
     return buffer.getvalue()
 
 
