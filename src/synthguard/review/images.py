@@ -109,8 +109,12 @@ _ORIENTATION: Final = {
 class Dihedral(enum.Enum):
     """The eight rotations and flips of an image, in the order the reference code returns them.
 
-    Rotations are clockwise: ``ROTATE_90``'s hash is that of the image turned a quarter clockwise.
-    ``FLIP_PLUS_1`` mirrors about the main diagonal (a transpose), ``FLIP_MINUS_1`` about the other.
+    As in the reference code and its test images (``dih/bridge-2-rotate-90.jpg``), rotations are
+    anticlockwise: ``ROTATE_90`` is the image turned a quarter anticlockwise (``numpy.rot90(a, 1)``).
+    ``FLIP_X`` turns it upside down (``numpy.flipud``: about the x axis), ``FLIP_Y`` mirrors left and
+    right (``numpy.fliplr``), ``FLIP_PLUS_1`` mirrors about the main diagonal (a transpose),
+    ``FLIP_MINUS_1`` about the other. A match's variant is the transform that takes the QUERY to the
+    known image: a copy turned a quarter anticlockwise matches its original as ``ROTATE_270``.
     """
 
     ORIGINAL = "original"
