@@ -29,6 +29,8 @@ import functools
 import unicodedata
 from typing import Final
 
+from synthguard._cache import cached_json
+
 __all__ = [
     "GROUPS",
     "HomophoneGroup",
@@ -73,16 +75,44 @@ def _toneless(reading: str) -> str:
 
 @functools.cache
 def primary_readings() -> dict[int, str]:
-    """Code point -> most common reading without tones, for every character pypinyin knows."""
+    """Code point -> most common reading without tones, for every character pypinyin knows.
+
+    Derived from pypinyin's table once per installed pypinyin version and kept in the disk cache
+    (``synthguard._cache``): deriving takes about 0.5 s, reading the cached copy a few milliseconds.
+    """
+    from importlib.metadata import version
+
+    name = f"pinyin-readings-{version('pypinyin')}-1"
+    pairs = cached_json(name, _derive_readings, check=_valid_readings)
+    return {int(code): syllable for code, syllable in pairs}
+
+
+def _derive_readings() -> list[tuple[int, str]]:
     from pypinyin.pinyin_dict import pinyin_dict  # heavy (about 0.5 s): only when asked for
 
-    readings: dict[int, str] = {}
+    readings: list[tuple[int, str]] = []
     for code, value in pinyin_dict.items():
         first = value.split(",", 1)[0]
         syllable = _toneless(first)
         if syllable.isascii() and syllable.isalpha():
-            readings[code] = syllable
+            readings.append((code, syllable))
     return readings
+
+
+def _valid_readings(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) > 10_000
+        and all(
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], int)
+            and isinstance(pair[1], str)
+            and pair[1].isascii()
+            and pair[1].isalpha()
+            for pair in value
+        )
+    )
 
 
 @functools.cache
