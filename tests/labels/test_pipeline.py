@@ -11,6 +11,7 @@ from PIL import Image
 
 from synthguard.config import Settings
 from synthguard.errors import LabelError, MediaError, UnsupportedFormatError, UsageError
+from synthguard.labels.base import LabelKind
 from synthguard.labels.detect import detect_file
 from synthguard.labels.pipeline import label_file, parse_kinds, relabel_file
 from tests.conftest import PRODUCER, PROPAGATOR
@@ -66,8 +67,12 @@ def test_in_place_and_usage_errors(photo: Path, tmp_path: Path) -> None:
         label_file(photo, tmp_path / "x.jpg", settings=Settings())
     with pytest.raises(UsageError, match="unknown label kind"):
         parse_kinds("metadata,sparkles", CFG)
-    with pytest.raises(UsageError, match="not available"):
-        parse_kinds("visible,metadata", CFG)
+    assert parse_kinds("metadata, visible", CFG) == (LabelKind.VISIBLE, LabelKind.METADATA)
+    with pytest.raises(UsageError, match="no watermark_key"):
+        label_file(photo, tmp_path / "w.jpg", kinds="watermark,metadata", settings=CFG)
+    with pytest.raises(UsageError, match="metadata label is always written"):
+        label_file(photo, tmp_path / "v.jpg", kinds="visible", settings=CFG)
+    assert not (tmp_path / "w.jpg").exists() and not (tmp_path / "v.jpg").exists()
 
 
 def test_invalid_provider_code_is_refused(photo: Path, tmp_path: Path) -> None:

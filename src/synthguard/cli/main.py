@@ -28,13 +28,18 @@ from typer.exceptions import Abort, TyperException
 
 from synthguard import __version__
 from synthguard.aigc import ProduceID
+from synthguard.cli.accounts import accounts_app
+from synthguard.cli.audit import audit_app
 from synthguard.cli.batch import FileOutcome, Job, expand, run_jobs
+from synthguard.cli.check import check
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_OK, EXIT_USAGE, describe, exit_status
+from synthguard.cli.governance import governance_app
 from synthguard.cli.library import library_app
 from synthguard.cli.review import review_app
+from synthguard.cli.serve import serve
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
-from synthguard.labels.detect import detect_file
+from synthguard.labels.detect import Check, detect_file, parse_checks
 from synthguard.labels.pipeline import check_producer, label_file, parse_kinds, relabel_file
 from synthguard.labels.security import generate_key, load_signer
 
@@ -51,6 +56,11 @@ keys_app = typer.Typer(help="Signing keys for ReservedCode1/ReservedCode2.", no_
 app.add_typer(keys_app, name="keys")
 app.add_typer(review_app, name="review")
 app.add_typer(library_app, name="library")
+app.add_typer(audit_app, name="audit")
+app.add_typer(governance_app, name="governance")
+app.command("check")(check)
+app.add_typer(accounts_app, name="accounts")
+app.command("serve")(serve)
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -168,8 +178,8 @@ def _relabel_job(
     return result.to_dict()
 
 
-def _detect_job(job: Job, *, settings: Settings, verify: bool) -> dict[str, Any]:
-    return detect_file(job.source, settings=settings, verify=verify).to_dict()
+def _detect_job(job: Job, *, settings: Settings, verify: bool, checks: frozenset[Check]) -> dict[str, Any]:
+    return detect_file(job.source, settings=settings, verify=verify, checks=checks).to_dict()
 
 
 def _guard(body: Any) -> None:
@@ -196,7 +206,8 @@ def label(
     as_json: JsonOption = False,
     jobs: JobsOption = 1,
 ) -> None:
-    """Label files as AI-generated (Label "1") with a GB 45438 implicit metadata label."""
+    """Label files as AI-generated (Label "1"): an explicit label, a watermark and the GB 45438
+    metadata label, as the policy (``default_kinds``) or ``--kinds`` asks."""
     settings = _settings()
 
     def body() -> None:
@@ -218,9 +229,11 @@ def label(
             if len(planned) == 1 and outcome.result:
                 got = outcome.result
                 out.print(
-                    f"{got['path']} → {got['output']}: Label {got['label']['Label']}, "
-                    f"ProduceID {got['label']['ProduceID']}"
+                    f"{got['path']} → {got['output']}: {', '.join(got['kinds'])}; Label "
+                    f"{got['label']['Label']}, ProduceID {got['label']['ProduceID']}"
                 )
+                if got["note"]:
+                    out.print(f"[yellow]{got['note']}")
 
         _run(operation, planned, workers=jobs, verb="label", as_json=as_json, human=human)
 
@@ -234,18 +247,26 @@ def detect(
     verify: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Check signatures (hashes the payload).")
     ] = True,
+    checks: Annotated[
+        str,
+        typer.Option(
+            help="What to look for, comma-separated: metadata (always), watermark (needs watermark_key), "
+            "visible (explicit labels: OCR, wording, rhythm prompt)."
+        ),
+    ] = "metadata,watermark,visible",
     jobs: JobsOption = 1,
 ) -> None:
     """Report every label a file carries and the verdict ("1", "2", "3" or "none")."""
     settings = _settings()
 
     def body() -> None:
+        chosen = parse_checks(checks)
         missing = [p for p in paths if not p.exists()]
         if missing:
             raise UsageError(f"no such file or folder: {missing[0]}")
         planned = [Job(path) for path, _ in expand(paths)]
         rows: list[dict[str, Any]] = []
-        operation = functools.partial(_detect_job, settings=settings, verify=verify)
+        operation = functools.partial(_detect_job, settings=settings, verify=verify, checks=chosen)
         _run(
             operation,
             planned,
@@ -260,6 +281,12 @@ def detect(
     _guard(body)
 
 
+def _seen(check: dict[str, Any], found: str) -> str:
+    if not check.get("checked"):
+        return "not checked"
+    return found if check.get("found") else "none"
+
+
 def _print_detections(rows: list[dict[str, Any]]) -> None:
     if len(rows) > 50:
         verdicts: dict[str, int] = {}
@@ -267,7 +294,9 @@ def _print_detections(rows: list[dict[str, Any]]) -> None:
             verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
         out.print(", ".join(f"verdict {k}: {v}" for k, v in sorted(verdicts.items())))
         return
-    table = Table("file", "container", "Label", "producer", "ProduceID", "signature", "verdict")
+    table = Table(
+        "file", "container", "Label", "producer", "ProduceID", "signature", "watermark", "visible", "verdict"
+    )
     for row in rows:
         found = row["metadata"]["label"] or {}
         table.add_row(
@@ -277,6 +306,8 @@ def _print_detections(rows: list[dict[str, Any]]) -> None:
             found.get("ContentProducer", ""),
             found.get("ProduceID", ""),
             row["metadata"]["signature"],
+            _seen(row["watermark"], row["watermark"].get("produce_id") or "found"),
+            _seen(row["visible"], "found"),
             row["verdict"],
         )
     out.print(table)

@@ -4,6 +4,11 @@ The verdict follows the platform table of the Labeling Measures (Art. 6): the ``
 label when there is one ("1", "2" or "3"); "3" (suspected) when there is none but a trace was found
 (an explicit label, a watermark, or an AIGC property that cannot be parsed); "none" otherwise.
 
+What is checked (``checks``): the metadata label always; the watermark (``watermark``) when a
+``watermark_key`` is configured, and a watermark found leads to its generation record when the store
+holds one (``trace``); explicit labels (``visible``: wording rules, OCR, the rhythm prompt) only when
+asked for, as OCR costs a few hundred milliseconds an image. A check not run says ``checked: false``.
+
 Reading the metadata label touches only the container's header structures. Checking a signature
 needs a digest of the payload, which is read in chunks (memory flat in file size) only when the label
 holds a signature this installation can check; ``verify=False`` skips it.
@@ -12,13 +17,15 @@ holds a signature this installation can check; ``verify=False`` skips it.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from synthguard.aigc import AigcLabel
 from synthguard.config import Settings, load_settings
-from synthguard.errors import InvalidLabelError, MediaError
+from synthguard.errors import InvalidLabelError, MediaError, SynthguardError, UsageError
 from synthguard.labels.registry import metadata_labeler
 from synthguard.labels.security import (
     KeyRing,
@@ -31,8 +38,9 @@ from synthguard.labels.security import (
     verify_label,
 )
 from synthguard.media import Container, identify
+from synthguard.watermark.base import WatermarkDetection
 
-__all__ = ["Detection", "MetadataFinding", "detect_file"]
+__all__ = ["DEFAULT_CHECKS", "Check", "Detection", "MetadataFinding", "detect_file", "parse_checks"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,16 +66,47 @@ class MetadataFinding:
         }
 
 
+class Check(enum.Enum):
+    """What ``detect_file`` may look for."""
+
+    METADATA = "metadata"
+    WATERMARK = "watermark"
+    VISIBLE = "visible"
+
+
+#: What ``detect_file`` checks unless told otherwise (OCR is asked for explicitly).
+DEFAULT_CHECKS: Final = frozenset({Check.METADATA, Check.WATERMARK})
+
+
+def parse_checks(text: str | Iterable[str]) -> frozenset[Check]:
+    """``"metadata,visible"`` → checks; the metadata label is always among them."""
+    names = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
+    checks = {Check.METADATA}
+    for name in names:
+        if not name:
+            continue
+        try:
+            checks.add(Check(name))
+        except ValueError:
+            allowed = ", ".join(c.value for c in Check)
+            raise UsageError(f"unknown check {name!r} (choose from {allowed})") from None
+    return frozenset(checks)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Detection:
-    """What one file carries. ``watermark`` and ``visible`` say ``checked: false`` until those
-    detectors are installed; their ``found`` is then ``False``."""
+    """What one file carries. ``watermark`` and ``visible`` are ``None`` when not checked (no key,
+    a format that carries none, or not asked for); ``trace`` is the generation record a watermark
+    led to."""
 
     path: str
     container: Container
     metadata: MetadataFinding
-    watermark_checked: bool = False
-    visible_checked: bool = False
+    watermark: WatermarkDetection | None = None
+    visible: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = None
+    #: Why a check asked for did not run, or what went wrong in it (never fatal).
+    notes: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -75,22 +114,31 @@ class Detection:
             return self.metadata.label.Label
         if self.metadata.found:  # an AIGC property that could not be parsed is a trace
             return "3"
+        if self.watermark is not None and self.watermark.found:
+            return "3"
+        if self.visible is not None and self.visible.get("found"):
+            return "3"
         return "none"
 
     def to_dict(self) -> dict[str, Any]:
+        watermark: dict[str, Any] = (
+            {"found": False, "produce_id": None, "p_value": None}
+            if self.watermark is None
+            else self.watermark.to_dict()
+        )
+        watermark["checked"] = self.watermark is not None
+        watermark["trace"] = self.trace
+        visible = {"found": False} if self.visible is None else dict(self.visible)
+        visible["checked"] = self.visible is not None
         return {
             "path": self.path,
             "container": self.container.value,
             "modality": self.container.modality.value,
             "metadata": self.metadata.to_dict(),
-            "watermark": {
-                "found": False,
-                "produce_id": None,
-                "p_value": None,
-                "checked": self.watermark_checked,
-            },
-            "visible": {"found": False, "checked": self.visible_checked},
+            "watermark": watermark,
+            "visible": visible,
             "verdict": self.verdict,
+            "notes": list(self.notes),
         }
 
 
@@ -100,10 +148,62 @@ def detect_file(
     settings: Settings | None = None,
     keys: KeyRing | None = None,
     verify: bool = True,
+    checks: Iterable[Check] = DEFAULT_CHECKS,
 ) -> Detection:
-    """Read every carrier of ``path``. A file without labels is a ``Detection`` with
-    ``found=False``; unreadable or unsupported files raise ``MediaError``."""
+    """Read every carrier of ``path`` that ``checks`` names. A file without labels is a ``Detection``
+    with ``found=False``; unreadable or unsupported files raise ``MediaError``."""
     path = Path(path)
+    checks = frozenset(checks)
+    detection = _metadata(path, settings, keys, verify)
+    if not checks - {Check.METADATA}:
+        return detection
+    settings = settings or load_settings()
+    watermark: WatermarkDetection | None = None
+    visible: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = None
+    notes: list[str] = []
+    try:
+        if Check.WATERMARK in checks:
+            from synthguard.watermark.files import detect_file as detect_watermark
+
+            watermark = detect_watermark(path, settings)
+            if watermark is None:
+                notes.append("watermark not checked: no watermark_key, or a format that carries none")
+            elif watermark.found and watermark.produce_id is not None:
+                trace, note = _trace(watermark.produce_id, settings)
+                notes.extend(note)
+        if Check.VISIBLE in checks:
+            from synthguard.visible.checker import check_file
+
+            visible = check_file(path, settings).to_dict()
+    except MediaError as exc:
+        raise exc.with_path(path) from None
+    return dataclasses.replace(
+        detection, watermark=watermark, visible=visible, trace=trace, notes=tuple(notes)
+    )
+
+
+def _trace(produce_id: str, settings: Settings) -> tuple[dict[str, Any] | None, list[str]]:
+    """The generation record of ``produce_id`` when a store with such records is configured."""
+    url = settings.resolved_database_url()
+    if not settings.database_url and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None, []
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from synthguard.governance.generation import find_generation
+        from synthguard.store import open_store
+
+        with open_store(url) as store, store.session() as session:
+            record = find_generation(session, produce_id)
+    except SynthguardError as exc:
+        return None, [f"no trace: {exc}"]
+    except SQLAlchemyError as exc:  # a store without the generation table (not migrated): say so
+        return None, [f"no trace: the store could not be read ({type(exc).__name__})"]
+    return record.to_dict(), []
+
+
+def _metadata(path: Path, settings: Settings | None, keys: KeyRing | None, verify: bool) -> Detection:
     try:
         handle = path.open("rb")
     except FileNotFoundError:

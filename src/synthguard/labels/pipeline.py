@@ -1,8 +1,15 @@
 """Apply labels to a file: build the label, sign it, write atomically, read it back.
 
-Kinds are applied in ``LabelKind`` order (visible, then watermark, then metadata last, so that no step
-strips another's work). This version builds the metadata kind; the others are separate capabilities
-and are refused with a clear ``UsageError`` until they exist.
+Kinds are applied in ``LabelKind`` order: the explicit (visible or audible) label first, then the
+watermark, then the metadata label last, so that no step strips another's work; the metadata label's
+signature binds the content as the earlier steps left it. The watermark carries the label's
+``ProduceID``.
+
+Which kinds: ``--kinds`` (``kinds=``) names them, and each named kind must be possible for the file
+(else ``UsageError``: a text label cannot be drawn into a PDF, a watermark needs ``watermark_key``).
+Without it, the policy ``default_kinds`` applies (explicit label, watermark and metadata, as the
+Labeling Measures Art. 4-5 ask), and a kind the file's format or the configuration cannot take is
+skipped, with a note in the result.
 
 Every write goes to a temporary file beside the output and is renamed over it only after the label
 reads back exactly; on any error the input is untouched and no output is left behind.
@@ -14,9 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from synthguard._io import atomic_output
 from synthguard.aigc import AigcLabel, LabelValue, ProduceID, ProviderCode
@@ -33,7 +41,7 @@ from synthguard.labels.registry import metadata_labeler
 from synthguard.labels.security import Signer, Slot, load_signer, payload_digest
 from synthguard.media import Container, identify
 
-__all__ = ["LabelResult", "check_producer", "label_file", "parse_kinds", "relabel_file"]
+__all__ = ["LabelResult", "applicable_kinds", "check_producer", "label_file", "parse_kinds", "relabel_file"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,8 +56,10 @@ class LabelResult:
     in_place: bool = False
     #: The label the file carried before (relabel), if any.
     previous: AigcLabel | None = None
-    #: Why nothing was written, when nothing was.
+    #: Why nothing was written, when nothing was; or which default kinds were skipped, and why.
     note: str = ""
+    #: What the explicit label step did (placements, measured glyph height), when it ran.
+    visible: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -63,6 +73,7 @@ class LabelResult:
             "in_place": self.in_place,
             "written": self.output is not None,
             "note": self.note,
+            "visible": self.visible,
         }
 
 
@@ -84,13 +95,45 @@ def parse_kinds(text: str | Iterable[str] | None, settings: Settings) -> tuple[L
             raise UsageError(f"unknown label kind {name!r} (choose from {allowed})") from None
     if not kinds:
         raise UsageError("no label kind chosen")
-    ordered = tuple(k for k in LabelKind if k in kinds)
-    unavailable = [k.value for k in ordered if k is not LabelKind.METADATA]
-    if unavailable:
-        raise UsageError(
-            f"label kind(s) {', '.join(unavailable)} are not available in this version; use --kinds metadata"
-        )
-    return ordered
+    return tuple(k for k in LabelKind if k in kinds)
+
+
+#: Containers an explicit label can be put into (``visible.apply``).
+_NO_VISIBLE: Final = frozenset(
+    {Container.HEIF, Container.AVIF, Container.DOCX, Container.XLSX, Container.PPTX, Container.PDF}
+)
+
+
+def _why_not(kind: LabelKind, container: Container, settings: Settings) -> str | None:
+    """Why ``kind`` cannot be applied to a file of ``container`` here, or None when it can."""
+    if kind is LabelKind.VISIBLE and container in _NO_VISIBLE:
+        return f"no explicit label is drawn into {container.value} files here"
+    if kind is LabelKind.WATERMARK:
+        from synthguard.watermark.files import supports
+
+        if not supports(container):
+            return f"{container.value} files carry no watermark here"
+        if not settings.watermark_key:
+            return "no watermark_key is configured"
+    return None
+
+
+def applicable_kinds(
+    kinds: tuple[LabelKind, ...], container: Container, settings: Settings, *, explicit: bool
+) -> tuple[tuple[LabelKind, ...], str]:
+    """``kinds`` that can be applied to ``container``, and a note on those skipped. A kind asked for
+    ``explicit``-ly that cannot be applied is a ``UsageError``."""
+    chosen: list[LabelKind] = []
+    skipped: list[str] = []
+    for kind in kinds:
+        why = _why_not(kind, container, settings)
+        if why is None:
+            chosen.append(kind)
+        elif explicit:
+            raise UsageError(f"cannot apply the {kind.value} label: {why}")
+        else:
+            skipped.append(f"{kind.value} skipped: {why}")
+    return tuple(chosen), "; ".join(skipped)
 
 
 def check_producer(code: str, role: str = "producer") -> str:
@@ -197,13 +240,21 @@ def label_file(
     src_path = Path(src)
     if dst is None and not in_place:
         raise UsageError("give an output path, or ask for --in-place")
-    ordered = parse_kinds(kinds, settings)
+    requested = parse_kinds(kinds, settings)
     code = check_producer(producer or settings.provider_code)
+    if produce_id is not None:
+        ProduceID.to_int(produce_id)  # 16 upper-case hex digits: the watermark carries exactly these
     produce_id = produce_id or ProduceID.new()
     signer = load_signer(settings)
     handle = _open_input(src_path)
+    visible: dict[str, object] | None = None
     try:
         container = identify(handle).container
+        chosen, note = applicable_kinds(requested, container, settings, explicit=kinds is not None)
+        if LabelKind.METADATA not in chosen:
+            raise UsageError(
+                "the metadata label is always written (Measures Art. 5): add metadata to --kinds"
+            )
         labeler = metadata_labeler(container)
         previous, _ = _existing(labeler, handle)
         if previous is not None and previous.ContentProducer not in ("", code):
@@ -214,10 +265,17 @@ def label_file(
         label = AigcLabel(
             Label=LabelValue.AI_GENERATED, ContentProducer=code, ProduceID=produce_id
         ).validate_for_writing()
-        label = _sign(signer, label, Slot.GENERATOR, container, labeler, handle)
-        output, did_in_place = _write(
-            labeler, handle, src_path, None if dst is None else Path(dst), label, in_place
-        )
+        target = None if dst is None else Path(dst)
+        if LabelKind.VISIBLE in chosen or LabelKind.WATERMARK in chosen:
+            handle.close()
+            with tempfile.TemporaryDirectory(prefix=".synthguard-", dir=(target or src_path).parent) as work:
+                staged, visible = _content_labels(src_path, Path(work), chosen, produce_id, settings)
+                with staged.open("rb") as stage:
+                    label = _sign(signer, label, Slot.GENERATOR, container, labeler, stage)
+                    output, did_in_place = _write(labeler, stage, staged, target or src_path, label, False)
+        else:
+            label = _sign(signer, label, Slot.GENERATOR, container, labeler, handle)
+            output, did_in_place = _write(labeler, handle, src_path, target, label, in_place)
     except MediaError as exc:
         raise exc.with_path(src_path) from None
     finally:
@@ -227,10 +285,34 @@ def label_file(
         output,
         container,
         label,
-        ordered,
+        chosen,
         in_place=did_in_place,
         previous=previous,
+        note=note,
+        visible=visible,
     )
+
+
+def _content_labels(
+    src: Path, work: Path, kinds: tuple[LabelKind, ...], produce_id: str, settings: Settings
+) -> tuple[Path, dict[str, object] | None]:
+    """Apply the explicit label and then the watermark (those of ``kinds``) to copies of ``src`` in
+    ``work``; the last copy, and what the explicit label step reported."""
+    staged = src
+    visible: dict[str, object] | None = None
+    if LabelKind.VISIBLE in kinds:
+        from synthguard.visible.apply import apply_visible_label
+
+        out = work / f"visible{src.suffix}"
+        visible = apply_visible_label(staged, out, settings).to_dict()
+        staged = out
+    if LabelKind.WATERMARK in kinds:
+        from synthguard.watermark.files import embed_file
+
+        out = work / f"watermark{src.suffix}"
+        embed_file(staged, out, produce_id, settings)
+        staged = out
+    return staged, visible
 
 
 def relabel_file(
