@@ -33,6 +33,7 @@ from synthguard.errors import (
     InvalidLabelError,
     LabelError,
     MediaError,
+    UnsupportedFormatError,
     UsageError,
     WriteVerificationError,
 )
@@ -269,7 +270,12 @@ def label_file(
         if LabelKind.VISIBLE in chosen or LabelKind.WATERMARK in chosen:
             handle.close()
             with tempfile.TemporaryDirectory(prefix=".synthguard-", dir=(target or src_path).parent) as work:
-                staged, visible = _content_labels(src_path, Path(work), chosen, produce_id, settings)
+                staged, visible, skipped = _content_labels(
+                    src_path, Path(work), chosen, produce_id, settings, explicit=kinds is not None
+                )
+                if skipped:
+                    chosen = tuple(k for k in chosen if k.value not in skipped)
+                    note = "; ".join(filter(None, [note, *skipped.values()]))
                 with staged.open("rb") as stage:
                     label = _sign(signer, label, Slot.GENERATOR, container, labeler, stage)
                     output, did_in_place = _write(labeler, stage, staged, target or src_path, label, False)
@@ -294,25 +300,44 @@ def label_file(
 
 
 def _content_labels(
-    src: Path, work: Path, kinds: tuple[LabelKind, ...], produce_id: str, settings: Settings
-) -> tuple[Path, dict[str, object] | None]:
+    src: Path,
+    work: Path,
+    kinds: tuple[LabelKind, ...],
+    produce_id: str,
+    settings: Settings,
+    *,
+    explicit: bool,
+) -> tuple[Path, dict[str, object] | None, dict[str, str]]:
     """Apply the explicit label and then the watermark (those of ``kinds``) to copies of ``src`` in
-    ``work``; the last copy, and what the explicit label step reported."""
+    ``work``: the last copy, what the explicit label step reported, and the kinds skipped (with why)
+    because this file cannot take them (an image too small to carry a watermark). A kind asked for
+    ``explicit``-ly is never skipped: its error is raised."""
     staged = src
     visible: dict[str, object] | None = None
+    skipped: dict[str, str] = {}
     if LabelKind.VISIBLE in kinds:
         from synthguard.visible.apply import apply_visible_label
 
         out = work / f"visible{src.suffix}"
-        visible = apply_visible_label(staged, out, settings).to_dict()
-        staged = out
+        try:
+            visible = apply_visible_label(staged, out, settings).to_dict()
+            staged = out
+        except UnsupportedFormatError as exc:
+            if explicit:
+                raise
+            skipped[LabelKind.VISIBLE.value] = f"visible skipped: {exc}"
     if LabelKind.WATERMARK in kinds:
         from synthguard.watermark.files import embed_file
 
         out = work / f"watermark{src.suffix}"
-        embed_file(staged, out, produce_id, settings)
-        staged = out
-    return staged, visible
+        try:
+            embed_file(staged, out, produce_id, settings)
+            staged = out
+        except UnsupportedFormatError as exc:
+            if explicit:
+                raise
+            skipped[LabelKind.WATERMARK.value] = f"watermark skipped: {exc}"
+    return staged, visible, skipped
 
 
 def relabel_file(
