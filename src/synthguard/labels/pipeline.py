@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -227,8 +227,11 @@ def label_file(
     kinds: str | Iterable[str] | None = None,
     in_place: bool = False,
     settings: Settings | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> LabelResult:
     """Label ``src`` as AI-generated (Label "1") and write the result to ``dst``.
+
+    ``progress(done, expected)`` is called as the frames of a video get their explicit label.
 
     ``dst=None`` requires ``in_place=True``: the file is edited where the container allows it
     without a rewrite, else rewritten atomically. A file already labeled by the same producer has
@@ -271,7 +274,7 @@ def label_file(
             handle.close()
             with tempfile.TemporaryDirectory(prefix=".synthguard-", dir=(target or src_path).parent) as work:
                 staged, visible, skipped = _content_labels(
-                    src_path, Path(work), chosen, produce_id, settings, explicit=kinds is not None
+                    src_path, Path(work), chosen, produce_id, settings, kinds is not None, progress
                 )
                 if skipped:
                     chosen = tuple(k for k in chosen if k.value not in skipped)
@@ -305,8 +308,8 @@ def _content_labels(
     kinds: tuple[LabelKind, ...],
     produce_id: str,
     settings: Settings,
-    *,
     explicit: bool,
+    progress: Callable[[int, int | None], None] | None,
 ) -> tuple[Path, dict[str, object] | None, dict[str, str]]:
     """Apply the explicit label and then the watermark (those of ``kinds``) to copies of ``src`` in
     ``work``: the last copy, what the explicit label step reported, and the kinds skipped (with why)
@@ -320,7 +323,7 @@ def _content_labels(
 
         out = work / f"visible{src.suffix}"
         try:
-            visible = apply_visible_label(staged, out, settings).to_dict()
+            visible = apply_visible_label(staged, out, settings, progress).to_dict()
             staged = out
         except UnsupportedFormatError as exc:
             if explicit:
