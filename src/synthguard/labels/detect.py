@@ -149,9 +149,13 @@ def detect_file(
     keys: KeyRing | None = None,
     verify: bool = True,
     checks: Iterable[Check] = DEFAULT_CHECKS,
+    visible_if_unlabeled: bool = False,
 ) -> Detection:
     """Read every carrier of ``path`` that ``checks`` names. A file without labels is a ``Detection``
-    with ``found=False``; unreadable or unsupported files raise ``MediaError``."""
+    with ``found=False``; unreadable or unsupported files raise ``MediaError``.
+
+    ``visible_if_unlabeled`` runs the explicit-label check (OCR) only when no metadata label was
+    found: the verdict then costs OCR only where OCR can change it."""
     path = Path(path)
     checks = frozenset(checks)
     detection = _metadata(path, settings, keys, verify)
@@ -162,22 +166,28 @@ def detect_file(
     visible: dict[str, Any] | None = None
     trace: dict[str, Any] | None = None
     notes: list[str] = []
-    try:
-        if Check.WATERMARK in checks:
-            from synthguard.watermark.files import detect_file as detect_watermark
+    if Check.WATERMARK in checks:
+        from synthguard.watermark.files import detect_file as detect_watermark
 
+        try:
             watermark = detect_watermark(path, settings)
+        except MediaError as exc:  # the metadata label read; the content did not decode: say so
+            notes.append(f"watermark not checked: {exc}")
+        else:
             if watermark is None:
                 notes.append("watermark not checked: no watermark_key, or a format that carries none")
             elif watermark.found and watermark.produce_id is not None:
                 trace, note = _trace(watermark.produce_id, settings)
                 notes.extend(note)
-        if Check.VISIBLE in checks:
-            from synthguard.visible.checker import check_file
+    if Check.VISIBLE in checks and visible_if_unlabeled and detection.metadata.label is not None:
+        notes.append("visible not checked: the metadata label decides the verdict (--checks visible asks)")
+    elif Check.VISIBLE in checks:
+        from synthguard.visible.checker import check_file
 
+        try:
             visible = check_file(path, settings).to_dict()
-    except MediaError as exc:
-        raise exc.with_path(path) from None
+        except MediaError as exc:
+            notes.append(f"visible not checked: {exc}")
     return dataclasses.replace(
         detection, watermark=watermark, visible=visible, trace=trace, notes=tuple(notes)
     )

@@ -1,0 +1,1 @@
+"""Tests of explicit labels (text, image, audio, video) and the checker."""
