@@ -336,7 +336,7 @@ def _content_labels(
         try:
             embed_file(staged, out, produce_id, settings)
             staged = out
-        except UnsupportedFormatError as exc:
+        except (UnsupportedFormatError, UsageError) as exc:  # e.g. audio too short to carry the mark
             if explicit:
                 raise
             skipped[LabelKind.WATERMARK.value] = f"watermark skipped: {exc}"

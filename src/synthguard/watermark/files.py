@@ -3,8 +3,9 @@
 ``embed_file`` writes ``src`` with the watermark of its modality to ``dst`` (atomically, through
 the modality's own writer); ``detect_file`` looks for one. Images, audio and video carry their
 signal marks; text files (plain text and Markdown) carry the invisible-character mark of
-``watermark.text``. Office documents and PDF have no watermark here: ``embed_file`` refuses them
-with ``UnsupportedFormatError`` and ``detect_file`` returns ``None`` (not checked).
+``watermark.text`` in their prose only (``embed_prose``: never in code, front matter or links).
+Office documents and PDF have no watermark here: ``embed_file`` refuses them with
+``UnsupportedFormatError`` and ``detect_file`` returns ``None`` (not checked).
 
 There is deliberately no function that removes a watermark (Provisions Art. 18).
 """
@@ -12,7 +13,9 @@ There is deliberately no function that removes a watermark (Provisions Art. 18).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Final
 
 from synthguard._io import atomic_output
 from synthguard.config import Settings
@@ -20,7 +23,7 @@ from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageEr
 from synthguard.media import Container, Modality, identify_path
 from synthguard.watermark.base import WatermarkDetection, watermark_secret
 
-__all__ = ["detect_file", "embed_file", "supports"]
+__all__ = ["detect_file", "embed_file", "embed_prose", "supports"]
 
 #: Text containers whose characters can carry the text watermark.
 _TEXT_CONTAINERS = frozenset({Container.MARKDOWN})
@@ -58,9 +61,7 @@ def embed_file(
 
         embed_audio_file(src, dst, produce_id, settings)
     else:
-        from synthguard.watermark.text import embed_text
-
-        marked = embed_text(_read_text(src), produce_id, secret)
+        marked = embed_prose(_read_text(src), produce_id, secret)
         with atomic_output(dst) as out:
             out.write(marked.encode("utf-8"))
 
@@ -90,6 +91,37 @@ def detect_file(path: str | os.PathLike[str], settings: Settings) -> WatermarkDe
     from synthguard.watermark.text import detect_text
 
     return detect_text(_read_text(path), watermark_secret(settings), settings.watermark_p_threshold)
+
+
+#: What the text watermark must never touch in a plain-text or Markdown file: front matter, fenced
+#: and indented code, inline code, HTML tags, link targets and bare URLs (an invisible character
+#: there breaks code and links when copied).
+_PROTECTED: Final = re.compile(
+    r"\A---\n.*?\n(?:---|\.\.\.)\n"  # YAML front matter
+    r"|^(?P<fence>```+|~~~+)[^\n]*\n.*?(?:^(?P=fence)[ \t]*$|\Z)"  # fenced code, to its close
+    r"|^(?: {4}|\t)[^\n]*$"  # indented code
+    r"|(?P<ticks>`+)[^`]*?(?P=ticks)"  # inline code
+    r"|<[^<>\n]*>"  # HTML tags and autolinks
+    r"|\]\([^)\n]*\)"  # link and image targets
+    r"|\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"  # bare URLs
+    r"|\U000F0000",  # the placeholder itself, should the text hold it
+    re.DOTALL | re.MULTILINE,
+)
+_PLACEHOLDER: Final = "\U000f0000"  # a private-use character: never a letter, so never carries
+
+
+def embed_prose(text: str, produce_id: str, secret: bytes) -> str:
+    """``embed_text`` on the prose of ``text`` only: every ``_PROTECTED`` span stands aside as one
+    placeholder while the packets are placed, then comes back unchanged (``embed_text`` only inserts,
+    so the k-th placeholder is the k-th span)."""
+    from synthguard.watermark.text import embed_text
+
+    spans = [m.group(0) for m in _PROTECTED.finditer(text)]
+    marked = embed_text(_PROTECTED.sub(_PLACEHOLDER, text), produce_id, secret)
+    pieces = marked.split(_PLACEHOLDER)
+    if len(pieces) != len(spans) + 1:  # embed_text only inserts: this cannot happen
+        raise AssertionError("protected spans were not kept")
+    return "".join(piece + span for piece, span in zip(pieces, [*spans, ""], strict=True))
 
 
 def _read_text(path: Path) -> str:
