@@ -10,6 +10,7 @@ with ``found=False``, not an error.
 
     SynthguardError
     ├── UsageError                  bad arguments or options (exit 2, HTTP 400)
+    │   └── InvalidIdentifierError  a malformed resident ID, USCC or mobile number (shown masked)
     ├── ConfigError                 settings that cannot be loaded or make no sense
     ├── LabelError                  the AIGC label itself
     │   ├── InvalidLabelError       malformed JSON, missing member, bad characters, Label not 1/2/3
@@ -19,10 +20,12 @@ with ``found=False``, not an error.
     │   ├── NotFoundError           no such record (404)
     │   ├── ConflictError           a duplicate, or a state change the record's state forbids (409)
     │   └── IntegrityError          the audit log or a stored record fails verification (500; exit 1)
+    │       └── DecryptionError     an encrypted field does not decrypt: wrong key, or altered
     ├── AccessError                 who is asking
     │   ├── AuthenticationError     not logged in, bad password, expired session or token (401)
     │   ├── PermissionDeniedError   logged in, but the role does not allow it (403)
     │   └── RateLimitError          too many requests from one client (429)
+    ├── ExternalServiceError        an SMS gateway or identity verifier failed (HTTP 503)
     └── MediaError                  a file (``path`` attached where known)
         ├── UnsupportedFormatError  the format found (named) has no carrier here
         ├── CorruptMediaError       truncated or inconsistent structure (``offset`` where known)
@@ -40,7 +43,10 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CorruptMediaError",
+    "DecryptionError",
+    "ExternalServiceError",
     "IntegrityError",
+    "InvalidIdentifierError",
     "InvalidLabelError",
     "InvalidProviderCodeError",
     "LabelError",
@@ -64,6 +70,13 @@ class SynthguardError(Exception):
 
 class UsageError(SynthguardError):
     """The caller asked for something that cannot be done as asked."""
+
+
+class InvalidIdentifierError(UsageError):
+    """A resident ID number, unified social credit code or mobile number that is not well formed.
+
+    The message names what is wrong and shows the number only masked: it may end up in a log.
+    """
 
 
 class ConfigError(SynthguardError):
@@ -153,6 +166,14 @@ class ConflictError(RecordError):
 
 class IntegrityError(RecordError):
     """Stored data fails verification: an edited, deleted or reordered audit record, a bad proof."""
+
+
+class DecryptionError(IntegrityError):
+    """An encrypted stored field does not decrypt: another key was configured, or the value was altered."""
+
+
+class ExternalServiceError(SynthguardError):
+    """An external service (SMS gateway, identity verification service) failed or could not be reached."""
 
 
 class AccessError(SynthguardError):

@@ -22,6 +22,7 @@ MODEL_MODULES: Final = (
     "synthguard.audit.models",
     "synthguard.governance.models",
     "synthguard.accounts.models",
+    "synthguard.governance.case_models",
 )
 
 

@@ -1,0 +1,1 @@
+"""Tests of the HTTP API: authentication, access, the OpenAPI schema, crash safety, and each area."""

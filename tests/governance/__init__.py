@@ -1,0 +1,1 @@
+"""Tests of the governance records (identity, consent, documents, generation, retention, casework)."""
