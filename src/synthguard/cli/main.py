@@ -13,9 +13,11 @@ Exit status: 0 done, 1 a file could not be processed (the others still are), 2 u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from typer.exceptions import Abort, TyperException
 
@@ -31,6 +34,7 @@ from synthguard.aigc import ProduceID
 from synthguard.cli.accounts import accounts_app
 from synthguard.cli.audit import audit_app
 from synthguard.cli.batch import FileOutcome, Job, expand, run_jobs
+from synthguard.cli.cases import cases_app
 from synthguard.cli.check import check
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_OK, EXIT_USAGE, describe, exit_status
 from synthguard.cli.governance import governance_app
@@ -58,6 +62,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(library_app, name="library")
 app.add_typer(audit_app, name="audit")
 app.add_typer(governance_app, name="governance")
+app.add_typer(cases_app, name="cases")
 app.command("check")(check)
 app.add_typer(accounts_app, name="accounts")
 app.command("serve")(serve)
@@ -146,19 +151,40 @@ def _run(operation: Any, jobs: list[Job], *, workers: int, verb: str, as_json: b
 
 
 def _label_job(
-    job: Job, *, settings: Settings, producer: str | None, produce_id: str | None, kinds: str | None
+    job: Job,
+    *,
+    settings: Settings,
+    producer: str | None,
+    produce_id: str | None,
+    kinds: str | None,
+    frames: bool = False,
 ) -> dict[str, Any]:
+    """Label one file; ``frames``: show a bar of the video frames labeled (one file, in-process)."""
     if job.output is not None:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-    result = label_file(
-        job.source,
-        job.output,
-        producer=producer,
-        produce_id=produce_id,
-        kinds=kinds,
-        in_place=job.output is None,
-        settings=settings,
-    )
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if frames:
+            bar = stack.enter_context(
+                Progress(
+                    TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+                )
+            )
+            task = bar.add_task("frames", total=None)
+
+            def progress(done: int, expected: int | None) -> None:
+                bar.update(task, completed=done, total=expected)
+
+        result = label_file(
+            job.source,
+            job.output,
+            producer=producer,
+            produce_id=produce_id,
+            kinds=kinds,
+            in_place=job.output is None,
+            settings=settings,
+            progress=progress,
+        )
     return result.to_dict()
 
 
@@ -178,8 +204,12 @@ def _relabel_job(
     return result.to_dict()
 
 
-def _detect_job(job: Job, *, settings: Settings, verify: bool, checks: frozenset[Check]) -> dict[str, Any]:
-    return detect_file(job.source, settings=settings, verify=verify, checks=checks).to_dict()
+def _detect_job(
+    job: Job, *, settings: Settings, verify: bool, checks: frozenset[Check], unlabeled_only: bool
+) -> dict[str, Any]:
+    return detect_file(
+        job.source, settings=settings, verify=verify, checks=checks, visible_if_unlabeled=unlabeled_only
+    ).to_dict()
 
 
 def _guard(body: Any) -> None:
@@ -222,7 +252,12 @@ def label(
             if not ProduceID.is_valid(produce_id):
                 raise UsageError("--produce-id must be 16 upper-case hex digits")
         operation = functools.partial(
-            _label_job, settings=settings, producer=producer, produce_id=produce_id, kinds=kinds
+            _label_job,
+            settings=settings,
+            producer=producer,
+            produce_id=produce_id,
+            kinds=kinds,
+            frames=len(planned) == 1 and not as_json and err.is_terminal,
         )
 
         def human(outcome: FileOutcome) -> None:
@@ -248,25 +283,28 @@ def detect(
         bool, typer.Option("--verify/--no-verify", help="Check signatures (hashes the payload).")
     ] = True,
     checks: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="What to look for, comma-separated: metadata (always), watermark (needs watermark_key), "
-            "visible (explicit labels: OCR, wording, rhythm prompt)."
+            "visible (explicit labels: OCR, wording, rhythm prompt). Default: all three, visible only "
+            "where no metadata label was found."
         ),
-    ] = "metadata,watermark,visible",
+    ] = None,
     jobs: JobsOption = 1,
 ) -> None:
     """Report every label a file carries and the verdict ("1", "2", "3" or "none")."""
     settings = _settings()
 
     def body() -> None:
-        chosen = parse_checks(checks)
+        chosen = parse_checks(checks if checks is not None else [c.value for c in Check])
         missing = [p for p in paths if not p.exists()]
         if missing:
             raise UsageError(f"no such file or folder: {missing[0]}")
         planned = [Job(path) for path, _ in expand(paths)]
         rows: list[dict[str, Any]] = []
-        operation = functools.partial(_detect_job, settings=settings, verify=verify, checks=chosen)
+        operation = functools.partial(
+            _detect_job, settings=settings, verify=verify, checks=chosen, unlabeled_only=checks is None
+        )
         _run(
             operation,
             planned,
@@ -386,7 +424,8 @@ def demo(
         ".synthguard/demo"
     ),
 ) -> None:
-    """Label the bundled sample photo, sign it with a fresh key, and detect the label."""
+    """Label the bundled sample photo (explicit label, watermark, signed metadata label) with fresh
+    keys, relabel it as a platform, and detect all three."""
     from synthguard.samples import DEMO_PROPAGATOR_CODE, DEMO_PROVIDER_CODE, sample_path
 
     def body() -> None:
@@ -397,6 +436,7 @@ def demo(
             propagator_code=DEMO_PROPAGATOR_CODE,
             signing_algorithm="ed25519",
             signing_key=private,
+            watermark_key=secrets.token_urlsafe(24),
         )
         labeled = folder / "sample-labeled.jpg"
         relabeled = folder / "sample-relabeled.jpg"
@@ -408,7 +448,7 @@ def demo(
         )
         out.print(f"relabeled as a platform → {relabeled}")
         for path in (labeled, relabeled):
-            report = detect_file(path, settings=settings).to_dict()
+            report = detect_file(path, settings=settings, checks=set(Check)).to_dict()
             out.print_json(json.dumps(report))
 
     _guard(body)
