@@ -619,7 +619,7 @@ def test_a_reviewer_keeps_its_library_for_a_review_in_flight_while_the_watcher_s
 
 
 def test_every_hit_is_recorded_with_entry_category_subject_version_and_offsets(library: Library) -> None:
-    sample_hash = "8cf63cdc38dce381367cc303ce761cf638c76189e3891e7ccf211c7631c6e381"
+    sample_hash = "f0dbe11459aba1d470e3d9a91f212ec3a6d45b3bcd1c3632a0dc51bb6374ae44"
     data = csv_bytes(
         "id,kind,term,category,action,quality,refutation_title,refutation_url",
         "k-drug,keyword,毒品,A1.8,block,,,",
