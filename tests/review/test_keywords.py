@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from synthguard.errors import UsageError
-from synthguard.review import keywords
 from synthguard.review.keywords import Action, KeywordEntry, KeywordIndex, Match, mask
 from synthguard.review.normalize import DEFAULT_STEPS, Normalization
 from synthguard.review.risks import LibraryMinimums, RiskCategory, is_a1, is_a2
@@ -250,57 +246,3 @@ def test_library_minimums() -> None:
     counts[R.A3_1] += 1
     assert minimums.shortfalls(counts) == ["A2.9: 99 keywords, at least 100"]
     assert LibraryMinimums(total=100).shortfalls({R.A1_1: 1})[0] == "A1.1: 1 keywords, at least 200"
-
-
-_WINDOWED_LIBRARY = [
-    KeywordEntry("r1", "法轮功", RiskCategory.A1_1, Action.BLOCK, DEFAULT_STEPS | {N.REPEAT}),
-    KeywordEntry("r2", "习近平", RiskCategory.A1_1, Action.REVIEW, DEFAULT_STEPS | {N.REPEAT, N.HOMOPHONE}),
-    KeywordEntry("r3", "台独", RiskCategory.A1_1, Action.BLOCK, DEFAULT_STEPS | {N.REPEAT, N.PINYIN}),
-    KeywordEntry("i1", "共产党", RiskCategory.A1_1, Action.BLOCK, DEFAULT_STEPS | {N.INITIALS}),
-    KeywordEntry("i2", "六四事件", RiskCategory.A1_1, Action.BLOCK, DEFAULT_STEPS | {N.INITIALS, N.REPEAT}),
-    KeywordEntry("d1", "轮功", RiskCategory.A1_1, Action.MASK),
-    KeywordEntry("a1", "法轮功学员说", RiskCategory.A1_1, Action.ALLOW, DEFAULT_STEPS | {N.REPEAT}),
-]
-
-
-@functools.cache
-def _windowed_index() -> KeywordIndex:
-    return KeywordIndex.build(_WINDOWED_LIBRARY)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from([*"法轮功习近平台独共产党六四事件gcdsjG1.好", "法轮", "轮功", "学员说", " "]),
-            st.integers(1, 3),
-        ),
-        max_size=30,
-    )
-)
-def test_windowed_sets_find_what_a_full_scan_finds(pieces: list[tuple[str, int]]) -> None:
-    """The ``repeat`` and ``initials`` sets scan only windows (``keywords._Window``): the same
-    matches as scanning the whole text with every set."""
-    windowed = _windowed_index()
-    text = "".join(piece * times for piece, times in pieces)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(keywords, "_openers", lambda *args: None)
-        everywhere = windowed.scan(text)
-    assert windowed.scan(text) == everywhere
-
-
-def test_windows_cover_matches_at_the_edges_of_the_text() -> None:
-    index = KeywordIndex.build(_WINDOWED_LIBRARY)
-    for text, entry in [
-        ("法法轮功", "r1"),
-        ("法轮轮功", "r1"),
-        ("法轮功功", "r1"),
-        ("gcd", "i1"),
-        ("共cd", "i1"),
-        ("六六四sj", "i2"),
-        ("台台独", "r3"),
-    ]:
-        assert [m.entry_id for m in index.scan(text) if m.entry_id == entry] == [entry], text
-        assert [m.entry_id for m in index.scan("好" * 50 + text + "好" * 50) if m.entry_id == entry] == [
-            entry
-        ]

@@ -187,27 +187,6 @@ class _Group:
     #: The steps the text is normalised with before ``codes``: ``steps`` without that reading stage
     #: when it is composed into ``codes``, else ``steps`` (the same object).
     scan_steps: frozenset[Normalization]
-    #: Where in the text this set's automaton runs (``_Window``).
-    window: _Window
-    #: The longest pattern, in characters: how far a window reaches around what opens it.
-    longest: int
-
-
-class _Window(enum.Enum):
-    """Where a set's automaton must run; the sets with ``repeat`` and ``initials`` hold few entries,
-    and most of their matches need nothing of what makes them special, so those are found elsewhere:
-
-    - ``EVERYWHERE``: the whole normalised text.
-    - ``REPEATS``: only around the runs that ``repeat`` collapsed. Every pattern of the set is also
-      in the set without ``repeat``, which finds each match that spans no collapsed run. (Not with
-      ``pinyin``, whose readings, one to several letters a character, come after the collapse.)
-    - ``LETTERS``: only around letters (a-z) in the text. Every ``initials`` pattern holds a typed
-      letter (``_initials_variants``); the term written in full is in the set without ``initials``.
-    """
-
-    EVERYWHERE = 0
-    REPEATS = 1
-    LETTERS = 2
 
 
 class _Found(NamedTuple):
@@ -379,17 +358,7 @@ class KeywordIndex:
             if not out.size:
                 continue
             unit = group.codes.itemsize
-            openers = _openers(group, cps, out, memo)
-            if openers is None:
-                index = None
-                coded = group.codes[out]
-            elif not openers.size:
-                continue
-            else:
-                index = _window_index(openers, group.longest, len(out))
-                coded = group.codes[out[index]]
-                coded[index < 0] = 0
-            hits = group.automaton.find_matches_as_indexes(coded.tobytes(), overlapping=True)
+            hits = group.automaton.find_matches_as_indexes(group.codes[out].tobytes(), overlapping=True)
             if not hits:
                 continue
             if group.scan_steps is not group.steps:  # the reading stage, composed above: now in full
@@ -398,8 +367,6 @@ class KeywordIndex:
             if unit > 1:
                 table = table[table[:, 1] % unit == 0]  # a match must start on a character's code
             patterns, starts, ends = table[:, 0], table[:, 1] // unit, table[:, 2] // unit
-            if index is not None:  # positions in the windows -> positions in ``out``
-                starts, ends = index[starts], index[ends - 1] + 1
             first = offsets(starts)
             last = offsets(ends - 1)
             ok = np.ones(len(table), dtype=np.bool_)
@@ -497,14 +464,9 @@ def _collect(
     indices: list[int],
     patterns: dict[frozenset[Normalization], dict[str, list[_Target]]],
 ) -> None:
-    """Add the patterns of ``entries`` (all with ``steps``) to ``patterns``, by normalisation set.
-
-    Besides their own set's patterns: entries with ``repeat`` add their forms to the set without it
-    (where matches that span no collapsed run are found, see ``_Window``), and entries with
-    ``initials`` add the term written in full to the set without it (and without ``repeat``)."""
+    """Add the patterns of ``entries`` (all with ``steps``) to ``patterns``, by normalisation set."""
     terms = [entry.term for entry in entries]
-    own = _forms(terms, steps)
-    for entry, entry_forms in zip(entries, own, strict=True):
+    for entry, index, entry_forms in zip(entries, indices, _forms(terms, steps), strict=True):
         if not entry_forms:
             raise UsageError(
                 f"keyword entry {entry.id!r}: the term {entry.term!r} normalises to nothing "
@@ -517,28 +479,16 @@ def _collect(
                     f"keyword entry {entry.id!r}: the term {entry.term!r} has a doubled character; "
                     "collapsing repeats would change it, so it cannot ask for 'repeat'"
                 )
-    _add(patterns[steps], entries, indices, own)
-    if Normalization.REPEAT in steps:
-        plain_steps = steps - {Normalization.REPEAT}
-        _add(patterns[plain_steps], entries, indices, _forms(terms, plain_steps))
-    if Normalization.INITIALS in steps:
-        full = steps - {Normalization.INITIALS}
-        for full_steps in {full, full - {Normalization.REPEAT}}:
-            _add(patterns[full_steps], entries, indices, term_forms(terms, full_steps))
-
-
-def _add(
-    group: dict[str, list[_Target]],
-    entries: Sequence[KeywordEntry],
-    indices: list[int],
-    forms: Sequence[frozenset[str]],
-) -> None:
-    for entry, index, entry_forms in zip(entries, indices, forms, strict=True):
+        group = patterns[steps]
         for form in sorted(entry_forms):
-            targets = group.setdefault(form, [])
-            target = _target(index, entry, form)
-            if target not in targets:
-                targets.append(target)
+            group.setdefault(form, []).append(_target(index, entry, form))
+    if Normalization.INITIALS in steps:
+        # The term itself, written in full, is found without its initials.
+        plain_steps = steps - {Normalization.INITIALS}
+        group = patterns[plain_steps]
+        for entry, index, entry_forms in zip(entries, indices, term_forms(terms, plain_steps), strict=True):
+            for form in sorted(entry_forms):
+                group.setdefault(form, []).append(_target(index, entry, form))
 
 
 def _initials_variants(form: str) -> set[str]:
@@ -615,55 +565,13 @@ def _automaton(steps: frozenset[Normalization], patterns: dict[str, list[_Target
     )
     targets = tuple(tuple(patterns[form]) for form in forms)
     readings = reading_map(steps)
-    one_to_one = readings is not None or not steps & _READINGS  # the scanned text is stage 1's
-    if Normalization.REPEAT in steps and one_to_one:
-        window = _Window.REPEATS
-    elif Normalization.INITIALS in steps:
-        window = _Window.LETTERS
-    else:
-        window = _Window.EVERYWHERE
-    longest = max(map(len, forms))
     if readings is None:
-        return _Group(steps, automaton, targets, codes, steps, window, longest)
+        return _Group(steps, automaton, targets, codes, steps)
     # One character in, one out: the reading stage composed with the codes, one lookup per
     # character at each scan instead of two (the text is read in full only when there are hits).
     composed: _Codes = codes[readings]
     composed.setflags(write=False)
-    return _Group(steps, automaton, targets, composed, steps - _READINGS, window, longest)
-
-
-def _openers(group: _Group, cps: Any, out: Any, memo: dict[frozenset[Normalization], Any]) -> Any:
-    """Indices of ``out`` (``cps`` normalised with ``group.scan_steps``) around which ``group``'s
-    automaton must run (``_Window``); ``None`` for everywhere."""
-    if group.window is _Window.LETTERS:
-        folded = out | 0x20  # A-Z to a-z; nothing else lands in a-z
-        return np.flatnonzero((folded >= 0x61) & (folded <= 0x7A) & (out < 0x80))
-    if group.window is _Window.REPEATS:
-        plain, _ = normalize_codepoints(cps, group.scan_steps - {Normalization.REPEAT}, memo=memo)
-        if len(plain) < 2:
-            return np.empty(0, dtype=np.intp)
-        starts_run = np.ones(len(plain), dtype=np.bool_)
-        starts_run[1:] = plain[1:] != plain[:-1]
-        doubled = np.flatnonzero(~starts_run[1:])  # plain[k + 1] repeats plain[k]
-        return np.unique(np.cumsum(starts_run)[doubled] - 1)  # the run's first character in ``out``
-    return None
-
-
-def _window_index(openers: Any, reach: int, size: int) -> Any:
-    """Indices into a text of ``size`` characters: the windows ``[p - reach + 1, p + reach)`` around
-    each opener ``p`` (sorted), merged, each followed by ``-1`` (a separator no pattern crosses)."""
-    low = np.maximum(openers - (reach - 1), 0)
-    high = np.maximum.accumulate(np.minimum(openers + reach, size))
-    new = np.ones(len(low), dtype=np.bool_)
-    new[1:] = low[1:] > high[:-1]
-    firsts = np.flatnonzero(new)
-    starts = low[firsts]
-    ends = high[np.append(firsts[1:] - 1, len(low) - 1)]
-    sizes = ends - starts + 1
-    cumulative = np.cumsum(sizes)
-    index = np.arange(cumulative[-1], dtype=np.intp) - np.repeat(cumulative - sizes - starts, sizes)
-    index[cumulative - 1] = -1
-    return index
+    return _Group(steps, automaton, targets, composed, steps - _READINGS)
 
 
 def _attribute(
