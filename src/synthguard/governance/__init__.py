@@ -1,1 +1,2 @@
-"""Governance records of the Deep Synthesis Provisions: identity, consent, disposal, complaints, rumors, reports, documents, retention."""
+"""Governance records of the Deep Synthesis Provisions: identity, consent, disposal, complaints,
+rumors, reports, documents, generation records and retention."""
