@@ -37,6 +37,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
+from synthguard._codecs import VIDEO_ENCODERS
 from synthguard._io import atomic_output
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageError
 from synthguard.visible import _h264, _render
@@ -50,16 +51,7 @@ __all__ = ["ENCODERS", "ProgressCallback", "label_video_file"]
 ProgressCallback = Callable[[int, int | None], None]
 
 #: Encoder used for each source codec.
-ENCODERS: Final = {
-    "h264": "libx264",
-    "hevc": "libx265",
-    "vp9": "libvpx-vp9",
-    "vp8": "libvpx",
-    "av1": "libsvtav1",
-    "mpeg4": "mpeg4",
-    "mjpeg": "mjpeg",
-    "mpeg2video": "mpeg2video",
-}
+ENCODERS: Final = VIDEO_ENCODERS
 #: Encoder options: near-transparent quality at a fast preset (the bench uses the same for ffmpeg).
 ENCODER_OPTIONS: Final = {
     "libx264": {"crf": "18", "preset": "veryfast"},

@@ -34,6 +34,7 @@ import numpy.typing as npt
 from av.video.frame import PictureType
 from PIL import Image
 
+from synthguard._codecs import VIDEO_ENCODERS
 from synthguard._io import atomic_output
 from synthguard.config import Settings
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageError
@@ -54,16 +55,7 @@ __all__ = [
 #: The scheme's stable name (reported in every detection).
 VIDEO_SCHEME: Final = "synthguard-video-v1"
 #: Encoder used for each source codec.
-ENCODERS: Final = {
-    "h264": "libx264",
-    "hevc": "libx265",
-    "vp9": "libvpx-vp9",
-    "vp8": "libvpx",
-    "av1": "libsvtav1",
-    "mpeg4": "mpeg4",
-    "mjpeg": "mjpeg",
-    "mpeg2video": "mpeg2video",
-}
+ENCODERS: Final = VIDEO_ENCODERS
 #: Near-transparent quality: the mark must not be lost in the re-encoding that carries it.
 ENCODER_OPTIONS: Final = {
     "libx264": {"crf": "12", "preset": "veryfast"},
