@@ -28,11 +28,11 @@ from contextlib import contextmanager
 from typing import Annotated, Final
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from synthguard.cli.common import DatabaseOption, err, out
 from synthguard.cli.errors import describe, exit_status
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
@@ -45,14 +45,11 @@ PASSWORD_ENV: Final = "SYNTHGUARD_NEW_PASSWORD"
 accounts_app = typer.Typer(
     help="Staff users (passwords, roles) and machine tokens of the HTTP API.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 RoleOption = Annotated[
     list[str],
     typer.Option("--role", "-r", help="admin, reviewer, compliance_officer or auditor (repeatable)."),
 ]
-DatabaseOption = Annotated[str | None, typer.Option("--database", help="Database URL (default: settings).")]
 
 
 def _guard(body: Callable[[], None]) -> None:

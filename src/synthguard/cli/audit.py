@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from synthguard.cli.common import DatabaseOption, err, out
 from synthguard.cli.errors import EXIT_FILE_FAILED, describe, exit_status
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
@@ -46,17 +46,7 @@ audit_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="Database URL (default: SYNTHGUARD_DATABASE_URL, else SQLite in data_dir).",
-        show_default=False,
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 PublicKeyOption = Annotated[
     Path | None,

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from synthguard._io import atomic_output
+from synthguard.cli.common import DatabaseOption, err, out
 from synthguard.cli.errors import describe, exit_status
 from synthguard.config import load_settings
 from synthguard.errors import ConfigError, SynthguardError
@@ -39,10 +39,7 @@ EXIT_OVERDUE: Final = 3
 cases_app = typer.Typer(
     help="Casework: complaint clocks, end users' restrictions, report export.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
-DatabaseOption = Annotated[str | None, typer.Option("--database", help="Database URL (default: settings).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on standard output.")]
 
 

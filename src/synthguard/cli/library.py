@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from synthguard.cli.common import DatabaseOption, err, out
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE, describe, exit_status
 from synthguard.config import load_settings
 from synthguard.errors import SynthguardError, UsageError
@@ -50,17 +50,7 @@ library_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        help="Database URL (default: SYNTHGUARD_DATABASE_URL, else SQLite in data_dir).",
-        show_default=False,
-    ),
-]
 FormatOption = Annotated[
     str | None,
     typer.Option("--format", help="csv or json (default: from the file name).", show_default=False),

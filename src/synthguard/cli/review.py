@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from synthguard.cli.common import DatabaseOption, err, out
 from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE, describe, exit_status
 from synthguard.config import Settings, load_settings
 from synthguard.errors import SynthguardError, UsageError
@@ -47,8 +47,6 @@ review_app = typer.Typer(
     no_args_is_help=True,
 )
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 
 #: With --lines, standard output is flushed after this many lines (after each one from stdin).
 FLUSH_EVERY: Final = 256
@@ -66,9 +64,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON output (one objec
 LibraryOption = Annotated[
     Path | None,
     typer.Option("--library", help="Review with this library file (synthguard-library/1 JSON)."),
-]
-DatabaseOption = Annotated[
-    str | None, typer.Option("--database", help="Database URL of the library (default: settings).")
 ]
 
 
