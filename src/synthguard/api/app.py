@@ -5,7 +5,8 @@
     from synthguard.api.app import create_app
     app = create_app(settings, store)       # or create_app(): settings and store from the environment
 
-What the app holds (``app.state``): ``settings``, ``store``, ``public_limiter`` (the public routes'
+What the app holds (``app.state``): ``settings``, ``store``, ``session_gate`` (how many requests
+hold a database session at once: ``deps.SessionGate``), ``public_limiter`` (the public routes'
 rate limit), ``login_limiter`` (per client address) and ``login_name_limiter`` (per user name).
 
 Migrations: ``create_app`` never changes the schema. It checks that the database is at the newest
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     app.state.store = store
+    # bounds the sessions requests hold at once, below the pool's connections (see deps)
+    app.state.session_gate = deps.SessionGate.for_store(store)
     app.state.public_limiter = TokenBucketLimiter(
         rate=settings.api_public_rate_per_minute, what="requests from this address"
     )

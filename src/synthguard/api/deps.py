@@ -16,12 +16,25 @@
     def file_thing(body: ThingIn, session: WriteSession) -> ThingOut: ...
 
 Sessions: ``write_session`` commits after the handler returns and rolls back when it raises;
-``read_session`` is a read transaction. A session connects at its first statement (on SQLite the
-write lock is taken then, not when the dependency runs), so a request that ``require_roles``
-refuses takes no lock. Both MUST run with FastAPI's ``scope="function"`` so that
-the commit happens before the response is sent (a client never sees 2xx for a write that did not
-commit): use the ``WriteSession`` and ``ReadSession`` aliases, or ``Depends(write_session,
-scope="function")``. ``create_app`` refuses to start when a route uses them another way.
+``read_session`` is a read transaction. Both first take a slot of the app's ``SessionGate``
+(``app.state.session_gate``), awaited on the event loop: at most ``SessionGate.sessions`` requests
+hold a session at once (fewer than the pool has connections), and on SQLite one writer; the rest
+queue in the process, holding no worker thread and no connection (a slot not free within
+``GATE_TIMEOUT_S`` is a 503). Why the gate is needed: FastAPI runs a sync route, and then validates
+its response, in anyio's worker threads (40 by default), while the transaction stays open until
+the response is validated. Without a bound, at 50 concurrent submissions every worker thread went
+to a request waiting for a pooled connection (or for SQLite's write lock, or PostgreSQL's lock on
+the audit log's state row) while the requests holding them waited for a worker thread to validate
+their response: nothing moved until the pool's 30 s timeout or SQLite's 10 s busy timeout failed
+the waiters (about 2 requests a second, most of them failing). Commit and rollback run in a thread
+outside that pool, as FastAPI does for ``yield`` dependencies.
+
+A session connects at its first statement (on SQLite the write lock is taken then, not when the
+dependency runs), so a request that ``require_roles`` refuses takes no lock. Both MUST run with
+FastAPI's ``scope="function"`` so that the commit happens before the response is sent (a client
+never sees 2xx for a write that did not commit): use the ``WriteSession`` and ``ReadSession``
+aliases, or ``Depends(write_session, scope="function")``. ``create_app`` refuses to start when a
+route uses them another way.
 
 Authentication (``current_principal``): ``Authorization: Bearer sg_...`` (a machine token), else the
 session cookie (a person; an unsafe method then also needs the ``X-CSRF-Token`` header that login
@@ -30,11 +43,17 @@ returned), else anonymous. A presented but bad credential is a 401 even where an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Final
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from synthguard.accounts import service
@@ -54,6 +73,7 @@ __all__ = [
     "Principal",
     "PublicLimiter",
     "ReadSession",
+    "SessionGate",
     "WriteSession",
     "client_ip",
     "current_principal",
@@ -72,6 +92,13 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 #: Methods that change nothing, so need no CSRF token.
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNSET: Final = object()
+#: Connections of the pool left outside the gate, for sessions that routes and authentication open
+#: themselves (``store.session()``): they then always find a connection.
+SESSION_HEADROOM: Final = 2
+#: Sessions at once when the pool sets no limit.
+UNPOOLED_SESSIONS: Final = 16
+#: Seconds a request waits for a slot of the gate before a 503 (``sqlalchemy.exc.TimeoutError``).
+GATE_TIMEOUT_S: Final = 30.0
 
 
 def settings_dep(request: Request) -> Settings:
@@ -86,21 +113,112 @@ def store_dep(request: Request) -> Store:
     return store
 
 
-def read_session(request: Request) -> Iterator[Session]:
+class SessionGate:
+    """Bounds the sessions the API's requests hold at once; the others wait on the event loop.
+
+    ``sessions``: slots for read and write sessions together; ``writers``: of those, how many may
+    write at once. ``slot`` is awaited on the event loop, so a waiting request holds no worker
+    thread and no connection (see the module docstring for the deadlock this prevents). The
+    semaphores are made per event loop (a ``TestClient`` may run the app on several in turn).
+    """
+
+    def __init__(self, *, sessions: int, writers: int) -> None:
+        if sessions < 1 or not 1 <= writers <= sessions:
+            raise ValueError(f"need 1 <= writers ({writers}) <= sessions ({sessions})")
+        self.sessions: Final = sessions
+        self.writers: Final = writers
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[anyio.Semaphore, anyio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def for_store(cls, store: Store) -> SessionGate:
+        """Sized to ``store``: the pool's connections less ``SESSION_HEADROOM``; on SQLite one writer.
+
+        SQLite takes one writer at a time (``BEGIN IMMEDIATE``); more would only poll its lock.
+        """
+        limit = store.max_connections
+        sessions = max(1, limit - SESSION_HEADROOM) if limit is not None else UNPOOLED_SESSIONS
+        return cls(sessions=sessions, writers=1 if store.is_sqlite else sessions)
+
+    def __repr__(self) -> str:
+        return f"SessionGate(sessions={self.sessions}, writers={self.writers})"
+
+    @contextlib.asynccontextmanager
+    async def slot(self, *, write: bool) -> AsyncIterator[None]:
+        """Hold a session slot (and a writer's, when ``write``) for the block; first come, first served.
+
+        Raises ``sqlalchemy.exc.TimeoutError`` (mapped to 503) when none is free within ``GATE_TIMEOUT_S``.
+        """
+        loop = asyncio.get_running_loop()
+        semaphores = self._by_loop.get(loop)
+        if semaphores is None:
+            # a writer may wait for a lock (SQLite's, or the audit log's row) holding a worker thread
+            # while the lock's holder needs one to finish: writers stay below the threads there are
+            threads = int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+            writing = max(1, min(self.writers, threads // 2))
+            semaphores = (anyio.Semaphore(writing), anyio.Semaphore(self.sessions))
+            self._by_loop[loop] = semaphores
+        writers, sessions = semaphores
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                with anyio.fail_after(GATE_TIMEOUT_S):
+                    if write:  # the writer's slot first: a queued writer then holds no session slot
+                        await held.enter_async_context(writers)
+                    await held.enter_async_context(sessions)
+            except TimeoutError:
+                raise sa_exc.TimeoutError(
+                    f"no database session free within {GATE_TIMEOUT_S:g} s ({self!r} all in use)"
+                ) from None
+            yield
+
+
+async def read_session(request: Request) -> AsyncIterator[Session]:
     """A read transaction on the app's store (use as ``ReadSession``)."""
-    with store_dep(request).session() as session:
+    async with _gated_session(request, write=False) as session:
         yield session
 
 
-def write_session(request: Request) -> Iterator[Session]:
+async def write_session(request: Request) -> AsyncIterator[Session]:
     """A write transaction, committed when the handler returns, rolled back when it raises.
 
     Use as ``WriteSession`` (FastAPI ``scope="function"``): the commit then precedes the response.
     """
-    with store_dep(request).session(write=True) as session:
-        # record_event adds a signed checkpoint when one is due and the settings hold the key
-        session.info[SETTINGS_INFO_KEY] = settings_dep(request)
+    async with _gated_session(request, write=True) as session:
         yield session
+
+
+@contextlib.asynccontextmanager
+async def _gated_session(request: Request, *, write: bool) -> AsyncIterator[Session]:
+    store = store_dep(request)
+    settings = settings_dep(request)
+    gate: SessionGate = request.app.state.session_gate
+    async with gate.slot(write=write):
+        # entering connects nothing (the connection comes with the first statement), so it may
+        # run on the event loop; leaving commits or rolls back, in a thread
+        context = store.session(write=write)
+        session = context.__enter__()
+        if write:
+            # record_event adds a signed checkpoint when one is due and the settings hold the key
+            session.info[SETTINGS_INFO_KEY] = settings
+        try:
+            yield session
+        except BaseException as error:
+            if not await _leave(context, error):
+                raise
+        else:
+            await _leave(context, None)
+
+
+async def _leave(context: contextlib.AbstractContextManager[Session], error: BaseException | None) -> bool:
+    """``context.__exit__`` in a thread of its own (not one of the route's pool), not cancelled."""
+    arguments = (type(error), error, error.__traceback__) if error is not None else (None, None, None)
+    suppressed = False
+    with anyio.CancelScope(shield=True):
+        suppressed = bool(
+            await anyio.to_thread.run_sync(context.__exit__, *arguments, limiter=anyio.CapacityLimiter(1))
+        )
+    return suppressed
 
 
 def client_ip(request: Request) -> str:

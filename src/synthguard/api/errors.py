@@ -20,7 +20,9 @@ exception                                status  notes
 ``ConflictError`` (and SQL uniqueness)   409     a duplicate, or a forbidden state change
 ``RateLimitError``                       429     ``Retry-After`` in whole seconds
 ``IntegrityError``, ``ConfigError``      500     stored data fails verification; bad settings
-database unreachable or locked           503     ``Retry-After: 1``
+database unreachable or locked,          503     ``Retry-After: 1``
+no connection free in time (SQLAlchemy
+``TimeoutError``)
 anything else                            500     logged with its traceback; the body says nothing
 =======================================  ======  ============================================
 """
@@ -152,4 +154,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sa_exc.IntegrityError, _sql_uniqueness)
     app.add_exception_handler(sa_exc.OperationalError, _sql_unavailable)
+    # the pool (or the API's session gate, ``deps``) had no connection free in time: busy, not broken
+    app.add_exception_handler(sa_exc.TimeoutError, _sql_unavailable)
     app.add_exception_handler(Exception, _unexpected)

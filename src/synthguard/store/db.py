@@ -51,7 +51,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from synthguard.config import Settings, load_settings
 from synthguard.errors import ConfigError
@@ -62,6 +62,12 @@ __all__ = ["MIGRATIONS", "Store", "open_store"]
 MIGRATIONS: Final = Path(__file__).resolve().with_name("migrations")
 #: Milliseconds a SQLite connection waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+#: Connections a store's pool keeps open, and how many more it opens under load (SQLAlchemy's
+#: defaults, named because the API sizes its session gate from them: ``Store.max_connections``).
+POOL_SIZE: Final = 5
+POOL_OVERFLOW: Final = 10
+#: Seconds a session waits for a free pooled connection before ``sqlalchemy.exc.TimeoutError``.
+POOL_TIMEOUT_S: Final = 30
 # Any constant: serialises concurrent ``upgrade`` calls on one PostgreSQL database.
 _PG_MIGRATION_LOCK: Final = 0x5347_4D49_4752  # "SGMIGR"
 
@@ -91,6 +97,22 @@ class Store:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def max_connections(self) -> int | None:
+        """The most connections the pool hands out at once (1 for in-memory SQLite), ``None``: no limit.
+
+        A caller that holds more sessions than this at once, each waiting for the next, waits for
+        ``POOL_TIMEOUT_S`` and gets ``sqlalchemy.exc.TimeoutError``; the API bounds its sessions below it.
+        """
+        pool = self.engine.pool
+        if isinstance(pool, StaticPool):
+            return 1
+        if isinstance(pool, QueuePool):
+            # no public accessor: open_store sets it to POOL_OVERFLOW; -1 would mean no limit
+            overflow = int(getattr(pool, "_max_overflow", POOL_OVERFLOW))
+            return None if overflow < 0 else pool.size() + overflow
+        return None
 
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
@@ -196,6 +218,8 @@ def open_store(
             kwargs["connect_args"]["check_same_thread"] = False
         elif not database.startswith("file:"):
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    if kwargs.get("poolclass") is None:
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=POOL_TIMEOUT_S)
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
