@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from synthguard.accounts.roles import Role
 from synthguard.store import Store
-from synthguard.store.models import LibraryEntryRow, ReviewHitRow
 from tests.api.conftest import ClientFactory
+from tests.governance.rows import review_hit, rumor_entry
 
 T0 = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 CLAIM = "本市自来水检测出致癌物质"
@@ -19,50 +19,9 @@ CLAIM = "本市自来水检测出致癌物质"
 def add_library_rumor(store: Store, entry_id: str = "rumor-api") -> None:
     """A rumor entry in the characteristics database, and one review hit of it."""
     with store.session(write=True) as session:
-        session.add(
-            LibraryEntryRow(
-                id=entry_id,
-                kind="rumor",
-                term=CLAIM,
-                category="A1.7",
-                action="review",
-                match="",
-                reason="refuted",
-                source="bureau",
-                proposer="alice",
-                approver="bob",
-                approved_at=T0,
-                effective_from=T0,
-                lapses_at=None,
-                state="active",
-                disabled_reason=None,
-                quality=None,
-                refutation_id="n",
-                refutation_title="辟谣",
-                refutation_url="https://example.gov.cn/n",
-                refutation_published="2026-01-31",
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        session.add(rumor_entry(entry_id, at=T0, term=CLAIM))
         session.flush()
-        session.add(
-            ReviewHitRow(
-                at=T0,
-                subject="req-1",
-                entry_id=entry_id,
-                kind="rumor",
-                category="A1.7",
-                action="review",
-                library_version="v1",
-                start_offset=0,
-                end_offset=5,
-                distance=None,
-                score=0.9,
-                verdict="review",
-                detail={"produce_id": "00000000000000aa"},
-            )
-        )
+        session.add(review_hit(entry_id, "req-1", at=T0, detail={"produce_id": "00000000000000aa"}, end=5))
 
 
 RUMOR = {

@@ -18,6 +18,8 @@ from synthguard.errors import ConfigError, ConflictError, NotFoundError, UsageEr
 from synthguard.governance import complaints, disposal, reports, rumors
 from synthguard.store import Store
 from synthguard.store.models import LibraryEntryRow, ReviewHitRow
+from tests.governance import rows
+from tests.governance.rows import rumor_entry
 from tests.store import backends, migrated_store
 
 T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
@@ -26,48 +28,11 @@ CLAIM = "本市自来水检测出致癌物质"
 
 
 def library_entry(entry_id: str) -> LibraryEntryRow:
-    return LibraryEntryRow(
-        id=entry_id,
-        kind="rumor",
-        term=CLAIM,
-        category="A1.7",
-        action="review",
-        match="",
-        reason="refuted",
-        source="water bureau",
-        proposer="alice",
-        approver="bob",
-        approved_at=T0,
-        effective_from=T0,
-        lapses_at=None,
-        state="active",
-        disabled_reason=None,
-        quality=None,
-        refutation_id="n-1",
-        refutation_title="辟谣",
-        refutation_url="https://example.gov.cn/n",
-        refutation_published="2026-05-31",
-        created_at=T0,
-        updated_at=T0,
-    )
+    return rumor_entry(entry_id, at=T0, term=CLAIM)
 
 
 def review_hit(entry_id: str, subject: str) -> ReviewHitRow:
-    return ReviewHitRow(
-        at=T0,
-        subject=subject,
-        entry_id=entry_id,
-        kind="rumor",
-        category="A1.7",
-        action="review",
-        library_version="v1",
-        start_offset=0,
-        end_offset=10,
-        distance=None,
-        score=0.8,
-        verdict="review",
-        detail=None,
-    )
+    return rows.review_hit(entry_id, subject, at=T0)
 
 
 @pytest.fixture(scope="module", params=backends())

@@ -12,6 +12,8 @@ from synthguard.errors import ConflictError, NotFoundError, UsageError
 from synthguard.governance import rumors
 from synthguard.store import Store
 from synthguard.store.models import LibraryEntryRow, ReviewHitRow
+from tests.governance import rows
+from tests.governance.rows import rumor_entry
 from tests.store import backends, migrated_store
 
 T0 = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.UTC)
@@ -19,48 +21,13 @@ CLAIM = "本市自来水检测出致癌物质，市民千万不要饮用"
 
 
 def library_entry(entry_id: str, *, kind: str = "rumor", term: str = CLAIM) -> LibraryEntryRow:
-    return LibraryEntryRow(
-        id=entry_id,
-        kind=kind,
-        term=term,
-        category="A1.7",
-        action="review",
-        match="",
-        reason="refuted",
-        source="water bureau",
-        proposer="alice",
-        approver="bob",
-        approved_at=T0,
-        effective_from=T0,
-        lapses_at=None,
-        state="active",
-        disabled_reason=None,
-        quality=None,
-        refutation_id="n-1",
-        refutation_title="自来水安全",
-        refutation_url="https://example.gov.cn/n1",
-        refutation_published="2026-01-31",
-        created_at=T0,
-        updated_at=T0,
+    return rumor_entry(
+        entry_id, at=T0, term=term, kind=kind, title="自来水安全", url="https://example.gov.cn/n1"
     )
 
 
 def review_hit(entry_id: str, subject: str, detail: dict[str, str] | None = None) -> ReviewHitRow:
-    return ReviewHitRow(
-        at=T0,
-        subject=subject,
-        entry_id=entry_id,
-        kind="rumor",
-        category="A1.7",
-        action="review",
-        library_version="v1",
-        start_offset=0,
-        end_offset=10,
-        distance=None,
-        score=0.8,
-        verdict="review",
-        detail=detail,
-    )
+    return rows.review_hit(entry_id, subject, at=T0, detail=detail)
 
 
 @pytest.fixture(scope="module", params=backends())
