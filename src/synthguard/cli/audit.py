@@ -23,16 +23,16 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthguard.cli.common import DatabaseOption, err, out
-from synthguard.cli.errors import EXIT_FILE_FAILED, describe, exit_status
+from synthguard.cli.common import DatabaseOption, guard, out
+from synthguard.cli.errors import EXIT_FILE_FAILED
 from synthguard.config import Settings, load_settings
-from synthguard.errors import SynthguardError, UsageError
+from synthguard.errors import UsageError
 
 if TYPE_CHECKING:
     from synthguard.store import Store
@@ -56,27 +56,6 @@ PublicKeyOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _fail(message: str, status: int) -> typer.Exit:
-    err.print(message, style="red", markup=False)
-    return typer.Exit(status)
-
-
-def _guard(body: Callable[[], None]) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        body()
-    except SynthguardError as exc:
-        raise _fail(describe(exc), exit_status(exc)) from None
-    except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise _fail(
-            f"database error ({type(exc).__name__}): {first[0] if first else ''}", EXIT_FILE_FAILED
-        ) from None
-    except OSError as exc:
-        raise _fail(describe(exc), EXIT_FILE_FAILED) from None
 
 
 @contextlib.contextmanager
@@ -133,7 +112,7 @@ def status_command(json_output: JsonOption = False, database: DatabaseOption = N
                     f"latest checkpoint: size {latest.size}, signed {latest.created_at:%Y-%m-%d %H:%M:%S}Z"
                 )
 
-    _guard(body)
+    guard(body)
 
 
 @audit_app.command("verify")
@@ -172,7 +151,7 @@ def verify_command(
         if report.truncated:
             out.print("  (more problems not listed)", markup=False)
 
-    _guard(body)
+    guard(body)
     if failed:
         raise typer.Exit(EXIT_FILE_FAILED)
 
@@ -212,7 +191,7 @@ def checkpoint_command(
             for checkpoint in made:
                 out.print(checkpoint.note, markup=False, end="")
 
-    _guard(body)
+    guard(body)
 
 
 @audit_app.command("proof")
@@ -248,7 +227,7 @@ def proof_command(
             for value in result["proof"]:
                 out.print(f"  {value}", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @audit_app.command("consistency")
@@ -284,7 +263,7 @@ def consistency_command(
             for value in result["proof"]:
                 out.print(f"  {value}", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @audit_app.command("export")
@@ -316,7 +295,7 @@ def export_command(
             markup=False,
         )
 
-    _guard(body)
+    guard(body)
 
 
 @audit_app.command("verify-bundle")
@@ -371,4 +350,4 @@ def keygen_command(
         Path(f"{file}.pub").write_bytes(public)
         out.print(f"wrote {file} (private, mode 600) and {file}.pub", markup=False)
 
-    _guard(body)
+    guard(body)

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthguard.cli.common import DatabaseOption, err, out
-from synthguard.cli.errors import EXIT_FILE_FAILED, describe, exit_status
+from synthguard.cli.common import DatabaseOption, guard, out
 from synthguard.config import Settings, load_settings
-from synthguard.errors import SynthguardError
 
 if TYPE_CHECKING:
     from synthguard.store import Store
@@ -42,22 +40,6 @@ governance_app = typer.Typer(
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _guard(body: Callable[[], None]) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        body()
-    except SynthguardError as exc:
-        err.print(describe(exc), style="red", markup=False)
-        raise typer.Exit(exit_status(exc)) from None
-    except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        err.print(
-            f"database error ({type(exc).__name__}): {first[0] if first else ''}", style="red", markup=False
-        )
-        raise typer.Exit(EXIT_FILE_FAILED) from None
 
 
 @contextlib.contextmanager
@@ -106,7 +88,7 @@ def purge_command(json_output: JsonOption = False, database: DatabaseOption = No
                 markup=False,
             )
 
-    _guard(body)
+    guard(body)
 
 
 @governance_app.command("trace")
@@ -139,4 +121,4 @@ def trace_command(
             numbers = ", ".join(f"{i['id_type']} {i['masked']}" for i in who["identifiers"]) or "-"
             out.print(f"identity: {who['state']}  {who['name_masked'] or '-'}  {numbers}", markup=False)
 
-    _guard(body)
+    guard(body)

@@ -25,17 +25,17 @@ import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from synthguard.cli.common import DatabaseOption, err, out
-from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE, describe, exit_status
+from synthguard.cli.common import DatabaseOption, err, fail, guard, out
+from synthguard.cli.errors import EXIT_FILE_FAILED, EXIT_USAGE
 from synthguard.config import load_settings
-from synthguard.errors import SynthguardError, UsageError
+from synthguard.errors import UsageError
 
 if TYPE_CHECKING:
     # SQLAlchemy, Alembic and the review tables load when a library command runs, not at every start
@@ -59,11 +59,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 ByOption = Annotated[str, typer.Option("--by", help="Who does this (recorded in the change log).")]
 
 
-def _fail(message: str, status: int) -> typer.Exit:
-    err.print(message, style="red", markup=False)
-    return typer.Exit(status)
-
-
 @contextlib.contextmanager
 def _library(database: str | None) -> Iterator[Library]:
     """The library at the resolved database URL, its schema migrated to the newest revision."""
@@ -76,22 +71,6 @@ def _library(database: str | None) -> Iterator[Library]:
         yield Library(store)
 
 
-def _guard(body: Callable[[], None]) -> None:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        body()
-    except SynthguardError as exc:
-        raise _fail(describe(exc), exit_status(exc)) from None
-    except SQLAlchemyError as exc:
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise _fail(
-            f"database error ({type(exc).__name__}): {first[0] if first else ''}", EXIT_FILE_FAILED
-        ) from None
-    except OSError as exc:
-        raise _fail(describe(exc), EXIT_FILE_FAILED) from None
-
-
 def _check_format(value: str | None) -> FileFormat | None:
     from synthguard.review.library import FileFormat
 
@@ -100,7 +79,7 @@ def _check_format(value: str | None) -> FileFormat | None:
     try:
         return FileFormat(value.lower())
     except ValueError:
-        raise _fail(f"UsageError: unknown format {value!r}: use csv or json", EXIT_USAGE) from None
+        raise fail(f"UsageError: unknown format {value!r}: use csv or json", EXIT_USAGE) from None
 
 
 def _login_name() -> str:
@@ -146,7 +125,7 @@ def import_(
             if not as_json:
                 for error in report.rejected:
                     err.print(f"{file}:{error.line}: {error.message}", style="red", markup=False)
-            raise _fail(f"nothing imported: {len(report.rejected)} row(s) rejected", EXIT_FILE_FAILED)
+            raise fail(f"nothing imported: {len(report.rejected)} row(s) rejected", EXIT_FILE_FAILED)
         if not as_json:
             out.print(
                 f"{file}: {report.added} entries added ({report.approved} approved), "
@@ -154,7 +133,7 @@ def import_(
                 markup=False,
             )
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -174,7 +153,7 @@ def export(
             count = library.export(file, fmt)
         err.print(f"{count} entries written to {file}", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -208,7 +187,7 @@ def coverage(as_json: JsonOption = False, database: DatabaseOption = None) -> No
             "meets every minimum" if report.ok else f"{len(report.shortfalls)} shortfall(s)", markup=False
         )
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -225,7 +204,7 @@ def approve(
         for entry in approved:
             out.print(f"{entry.id}: {entry.state.value} (approved by {entry.approver})", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -242,7 +221,7 @@ def disable(
             entry = library.disable(entry_id, by, reason)
         out.print(f"{entry.id}: disabled ({entry.disabled_reason})", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -258,7 +237,7 @@ def enable(
             entry = library.enable(entry_id, by)
         out.print(f"{entry.id}: {entry.state.value}", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -274,7 +253,7 @@ def snapshot(
             made = library.snapshot(label, by)
         out.print(f"{made.version}: {made.entry_count} active entries, sha256 {made.digest}", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command("list")
@@ -326,7 +305,7 @@ def list_(
             out.print(f"{cells}  {term}", markup=False)
         err.print(f"{len(entries)} entries", markup=False)
 
-    _guard(body)
+    guard(body)
 
 
 @library_app.command()
@@ -354,4 +333,4 @@ def history(
             )
         out.print(table)
 
-    _guard(body)
+    guard(body)
