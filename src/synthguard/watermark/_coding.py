@@ -25,6 +25,7 @@ __all__ = [
     "add_crc",
     "check_crc",
     "conv_encode",
+    "list_viterbi_decode",
     "viterbi_decode",
 ]
 
@@ -104,23 +105,46 @@ def viterbi_decode(soft: npt.NDArray[np.float64]) -> list[int]:
 
     ``soft`` has ``CODED_LENGTH`` values; the trellis starts and ends in the zero state.
     """
+    return list_viterbi_decode(soft, 1)[0]
+
+
+def list_viterbi_decode(soft: npt.NDArray[np.float64], size: int) -> list[list[int]]:
+    """The ``size`` info-bit sequences whose codewords correlate best with ``soft``, best first.
+
+    A parallel list Viterbi decoder (Seshadri and Sundberg, 1994): every state keeps its ``size``
+    best paths. With a CRC to choose among them (the first whose CRC holds), it decodes reliably at
+    lower signal strengths than the single best path; the detectors' p-values are unaffected, since
+    their union bound already counts every codeword with a valid CRC.
+    """
     if soft.shape != (CODED_LENGTH,):
         raise ValueError(f"expected {CODED_LENGTH} soft values, got shape {soft.shape}")
+    if size < 1:
+        raise ValueError(f"list size must be at least 1, got {size}")
     steps = INFO_BITS + _MEMORY
     received = soft.reshape(steps, _RATE)
-    metric = np.full(_STATES, -np.inf)
-    metric[0] = 0.0
-    decisions = np.zeros((steps, _STATES), dtype=np.int8)
+    metric = np.full((_STATES, size), -np.inf)
+    metric[0, 0] = 0.0
+    # back[t, state, rank]: which of the 2 * size candidates (predecessor bit * size + its rank).
+    back = np.zeros((steps, _STATES, size), dtype=np.intp)
     for t in range(steps):
         branch = _SYMBOLS @ received[t]  # (states, 2)
-        candidates = metric[_PRED] + branch
-        choice = np.argmax(candidates, axis=1)
-        decisions[t] = choice
-        metric = candidates[np.arange(_STATES), choice]
-    state = 0
-    bits: list[int] = []
-    for t in range(steps - 1, -1, -1):
-        bits.append(state & 1)
-        state = int(_PRED[state, decisions[t, state]])
-    bits.reverse()
-    return bits[:INFO_BITS]
+        candidates = (metric[_PRED] + branch[:, :, None]).reshape(_STATES, 2 * size)
+        if size == 1:
+            order = np.argmax(candidates, axis=1)[:, None]
+        else:
+            order = np.argsort(-candidates, axis=1, kind="stable")[:, :size]
+        back[t] = order
+        metric = np.take_along_axis(candidates, order, axis=1)
+    paths: list[list[int]] = []
+    for rank in range(size):
+        if not np.isfinite(metric[0, rank]):
+            break
+        state, position = 0, rank
+        bits: list[int] = []
+        for t in range(steps - 1, -1, -1):
+            bits.append(state & 1)
+            choice = int(back[t, state, position])
+            state, position = int(_PRED[state, choice // size]), choice % size
+        bits.reverse()
+        paths.append(bits[:INFO_BITS])
+    return paths

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -48,7 +49,7 @@ from synthguard.watermark._coding import (
     add_crc,
     check_crc,
     conv_encode,
-    viterbi_decode,
+    list_viterbi_decode,
 )
 from synthguard.watermark.base import derive_key
 
@@ -85,6 +86,10 @@ TARGET_RMS: Final = 2.4
 #: masking best for the eye); 0.6 is the compromise measured on the bench photos.
 MASK_POWER: Final = 0.6
 MASK_LOW: Final = 0.1
+#: The detector divides the residual (a pixel less the mean of its four neighbours) by its local
+#: spread to this power: the mark's local strength grows as the spread to MASK_POWER, so the weight
+#: that maximises the correlation goes as spread ** (MASK_POWER - 2); 1.4 measured best.
+WHITEN_POWER: Final = 1.4
 #: Cap on the local strength (RMS, 8-bit levels) in smooth areas: FLAT_RMS + FLAT_SLOPE * activity.
 FLAT_RMS: Final = 0.7
 FLAT_SLOPE: Final = 0.5
@@ -93,9 +98,14 @@ PILOT_SHARE: Final = 0.2
 #: Range of lattice scales (period / TILE) and rotations (degrees) the detector searches.
 SCALE_RANGE: Final = (0.55, 2.7)
 ANGLE_RANGE: Final = 5.0
-#: Alignments whose payload is decoded (each counts in the Bonferroni factor).
+#: Alignments whose payload is decoded, and the tile offsets (strongest pilot correlations first)
+#: decoded for each: every pair counts in the Bonferroni factor. A weak pilot (a small crop) often
+#: ranks the true offset second or third.
 DECODE_CANDIDATES: Final = 2
-_LOG_DECODES: Final = math.log(DECODE_CANDIDATES)
+OFFSET_CANDIDATES: Final = 2
+_LOG_DECODES: Final = math.log(DECODE_CANDIDATES * OFFSET_CANDIDATES)
+#: Codewords (best first) whose CRC is tried for each decoded alignment; see ``list_viterbi_decode``.
+DECODE_LIST: Final = 16
 #: A lattice candidate other than the autocorrelation's strongest whose pilot correlation peak is
 #: weaker than this (z-score over the tile's offsets; about 3.5 is what chance gives) is not refined
 #: or decoded.
@@ -219,19 +229,25 @@ def grid_residual(luma: Image.Image, *, embed_grid: bool = True, grid: int = GRI
 
     Residuals of frames of one video can be summed before ``decide`` (temporal aggregation)."""
     cells = _to_grid(luma, embed=embed_grid, grid=grid)
-    residual = cells - _box(cells, 1)
-    local = np.sqrt(np.maximum(_box(residual * residual, 3), 0.0)) + 0.5
-    return np.clip(residual / local, -3.0, 3.0)
+    padded = np.pad(cells, 1, mode="edge")
+    neighbours = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+    residual = cells - 0.25 * neighbours
+    local = np.sqrt(np.maximum(_box(residual * residual, 2), 0.0)) + 0.5
+    weighted = residual / local**WHITEN_POWER
+    spread = float(weighted.std())
+    return np.clip(weighted / spread, -3.0, 3.0) if spread > 0 else weighted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Alignment:
-    """Where the tile lattice was found: period scale, rotation (degrees), offset, pilot strength."""
+    """Where the tile lattice was found: period scale, rotation (degrees), offset, pilot strength,
+    and the sub-cell sampling phase."""
 
     scale: float
     angle: float
     offset: tuple[int, int]
     pilot_z: float
+    phase: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -328,8 +344,13 @@ def _lattice_score(acf: Float, log_scales: Float, angles_deg: Float, *, far: boo
     return score
 
 
-def _fold(residual: Image.Image, scale: float, angle: float) -> Float | None:
-    """Resample (mode F ``residual``) so the lattice is square with period TILE; sum all tiles."""
+def _fold(
+    residual: Image.Image, scale: float, angle: float, phase: tuple[float, float] = (0.0, 0.0)
+) -> Float | None:
+    """Resample (mode F ``residual``) so the lattice is square with period TILE; sum all tiles.
+
+    ``phase`` shifts the sampling by fractions of a tile cell (x, y): a crop at an odd pixel puts
+    the cells between the samples, which a half-cell shift puts back on them."""
     w, h = residual.size
     theta = math.radians(angle)
     c, s = math.cos(theta) * scale, math.sin(theta) * scale
@@ -338,7 +359,7 @@ def _fold(residual: Image.Image, scale: float, angle: float) -> Float | None:
     corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
     xs = [(c * x + s * y) / det for x, y in corners]
     ys = [(-s * x + c * y) / det for x, y in corners]
-    ox, oy = min(xs), min(ys)
+    ox, oy = min(xs) + phase[0], min(ys) + phase[1]
     out_w = int((max(xs) - ox) // TILE) * TILE
     out_h = int((max(ys) - oy) // TILE) * TILE
     if out_w < TILE or out_h < TILE:
@@ -373,7 +394,7 @@ def _refine(
     residual: Image.Image, pilot: npt.NDArray[np.complex128], start: Alignment
 ) -> tuple[Alignment, Float] | None:
     """Search around ``start`` for the strongest pilot: coordinate-wise (scale, angle, scale, angle),
-    or jointly when the lattice is rotated."""
+    or jointly when the lattice is rotated; then the half-cell sampling phase."""
     stages: list[tuple[tuple[float, float], ...]]
     if abs(start.angle) > 0.3:
         stages = list(_REFINE_ROTATED)
@@ -382,35 +403,67 @@ def _refine(
             tuple((step, 0.0) if axis == "s" else (0.0, step) for step in steps) for axis, steps in _REFINE
         ]
     best: tuple[Alignment, Float] | None = None
+    phase = _best_phase(residual, pilot, start.scale, start.angle)
     scale, angle = start.scale, start.angle
     for stage in stages:
         trials = [(scale, angle)] if best is None else []
         trials += [(scale * (1 + ds), angle + da) for ds, da in stage]
         for trial_scale, trial_angle in trials:
-            folded = _fold(residual, trial_scale, trial_angle)
+            folded = _fold(residual, trial_scale, trial_angle, phase)
             if folded is None:
                 continue
             z, offset = _pilot_peak(folded, pilot)
             if best is None or z > best[0].pilot_z:
-                best = (Alignment(scale=trial_scale, angle=trial_angle, offset=offset, pilot_z=z), folded)
+                best = (Alignment(trial_scale, trial_angle, offset, z, phase), folded)
         if best is not None:
             scale, angle = best[0].scale, best[0].angle
+    if best is None:
+        return None
+    phase = _best_phase(residual, pilot, scale, angle)
+    if phase != best[0].phase:
+        folded = _fold(residual, scale, angle, phase)
+        if folded is not None:
+            z, offset = _pilot_peak(folded, pilot)
+            if z > best[0].pilot_z:
+                best = (Alignment(scale, angle, offset, z, phase), folded)
     return best
 
 
-def _coarse(residual: Float, pilot: npt.NDArray[np.complex128]) -> list[Alignment]:
+_PHASES: Final = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+
+
+def _best_phase(
+    residual: Image.Image, pilot: npt.NDArray[np.complex128], scale: float, angle: float
+) -> tuple[float, float]:
+    """Of the half-cell sampling phases, the one where the pilot correlates best."""
+    best, best_z = _PHASES[0], -math.inf
+    for phase in _PHASES:
+        folded = _fold(residual, scale, angle, phase)
+        if folded is not None:
+            z, _ = _pilot_peak(folded, pilot)
+            if z > best_z:
+                best, best_z = phase, z
+    return best
+
+
+def _coarse(
+    residual: Float, pilot: npt.NDArray[np.complex128], hints: Sequence[tuple[float, float]] = ()
+) -> list[Alignment]:
     """The lattice candidates worth refining: the autocorrelation's strongest always (its estimate can
-    be a little off, which a first look with the pilot would punish), the others only where the
-    pilot already shows; strongest pilot first after the first."""
+    be a little off, which a first look with the pilot would punish), the others, and the ``hints``
+    (scale, angle) a caller found elsewhere, only where the pilot already shows (at its best sampling
+    phase); strongest pilot first after the first."""
     found: list[Alignment] = []
     image = Image.fromarray(residual.astype(np.float32), mode="F")
-    for rank, (scale, angle) in enumerate(_lattice_candidates(residual, LATTICE_CANDIDATES)):
-        folded = _fold(image, scale, angle)
+    lattices = [*_lattice_candidates(residual, LATTICE_CANDIDATES), *hints]
+    for rank, (scale, angle) in enumerate(lattices):
+        phase = (0.0, 0.0) if rank == 0 else _best_phase(image, pilot, scale, angle)
+        folded = _fold(image, scale, angle, phase)
         if folded is None:
             continue
         z, offset = _pilot_peak(folded, pilot)
         if rank == 0 or z >= MIN_PILOT_Z:
-            found.append(Alignment(scale=scale, angle=angle, offset=offset, pilot_z=z))
+            found.append(Alignment(scale, angle, offset, z, phase))
     found[1:] = sorted(found[1:], key=lambda item: item.pilot_z, reverse=True)
     if len(found) > 1 and found[1].pilot_z > found[0].pilot_z:
         found[0], found[1] = found[1], found[0]
@@ -418,21 +471,41 @@ def _coarse(residual: Float, pilot: npt.NDArray[np.complex128]) -> list[Alignmen
 
 
 def detect_luma(luma: Image.Image, secret: bytes) -> PlaneResult:
-    """Look for the mark in one luminance plane (mode L or F), in every grid it may be in."""
+    """Look for the mark in one luminance plane (mode L or F), in every grid it may be in.
+
+    With two grids (small images), the coarse grid's lattices are also tried, rescaled, in the fine
+    one: its autocorrelation is the clearer, the fine grid keeps more of a resized or cropped mark."""
     passes = grid_passes(*luma.size)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
     if min(luma.size) < MIN_DETECT_SIDE:
         return best
+    hints: list[tuple[float, float]] = []
     for embed_grid in passes:
-        result = decide(grid_residual(luma, embed_grid=embed_grid), secret, tests=len(passes))
+        residual = grid_residual(luma, embed_grid=embed_grid)
+        result = decide(residual, secret, tests=len(passes), hints=hints)
         if best.alignment is None or result.log_p < best.log_p:
             best = result
-        if result.bits is not None:
+        if result.log_p < 0.0:
             break
+        if embed_grid and len(passes) > 1:
+            ratio = grid_size(*luma.size, embed=False)[0] / residual.shape[1]
+            hints = [(scale * ratio, angle) for scale, angle in _lattice_candidates(residual, 2)]
     return best
 
 
-def decide(residual: Float, secret: bytes, *, tests: int = 1) -> PlaneResult:
+def _decode(soft: Float) -> tuple[list[int], list[int] | None]:
+    """The best codeword's info bits and, of the ``DECODE_LIST`` best, the first whose CRC holds."""
+    paths = list_viterbi_decode(soft, DECODE_LIST)
+    for info in paths:
+        payload = check_crc(info)
+        if payload is not None:
+            return info, payload
+    return paths[0], None
+
+
+def decide(
+    residual: Float, secret: bytes, *, tests: int = 1, hints: Sequence[tuple[float, float]] = ()
+) -> PlaneResult:
     """Look for the mark of ``secret`` in a grid residual (from ``grid_residual``, maybe summed).
 
     At most ``DECODE_CANDIDATES`` alignments are decoded; the p-value always counts all of them (the
@@ -443,27 +516,26 @@ def decide(residual: Float, secret: bytes, *, tests: int = 1) -> PlaneResult:
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
     decoded = 0
     image = Image.fromarray(residual.astype(np.float32), mode="F")
-    for candidate in _coarse(residual, keys.pilot_spectrum)[:DECODE_CANDIDATES]:
+    for candidate in _coarse(residual, keys.pilot_spectrum, hints)[:DECODE_CANDIDATES]:
         refined = _refine(image, keys.pilot_spectrum, candidate)
         if refined is None:
             continue
         alignment, folded = refined
+        norm = float(np.sqrt(np.sum(folded * folded)))
+        if norm == 0.0:
+            continue
         decoded += 1
         dy, dx = alignment.offset
         tile = np.roll(folded, (-dy, -dx), axis=(0, 1)).reshape(-1)
-        norm = float(np.sqrt(np.sum(tile * tile)))
-        if norm == 0.0:
-            continue
         chips = tile * keys.signs
         soft = np.bincount(keys.symbol_of, weights=chips, minlength=CODED_LENGTH).astype(np.float64)
-        info = viterbi_decode(soft)
-        payload = check_crc(info)
+        info, payload = _decode(soft)
         statistic = float(conv_encode(info) @ soft) / norm
         log_p = 0.0
         if payload is not None and statistic > 0:
             log_p = min(0.0, _LOG_PAYLOADS + log_decodes - statistic * statistic / 2.0)
         if best.alignment is None or log_p < best.log_p:
             best = PlaneResult(payload, log_p, statistic, alignment, decoded)
-        if payload is not None:
+        if log_p < 0.0:
             break
     return dataclasses.replace(best, decoded=decoded)
