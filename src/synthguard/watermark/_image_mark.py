@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import numpy as np
@@ -66,6 +66,7 @@ __all__ = [
     "grid_residual",
     "grid_size",
     "mark_delta",
+    "search",
 ]
 
 Float = npt.NDArray[np.float64]
@@ -470,26 +471,43 @@ def _coarse(
     return found
 
 
-def detect_luma(luma: Image.Image, secret: bytes) -> PlaneResult:
-    """Look for the mark in one luminance plane (mode L or F), in every grid it may be in.
+def detect_luma(luma: Image.Image, secret: bytes, threshold: float) -> PlaneResult:
+    """Look for the mark in one luminance plane (mode L or F), in every grid it may be in."""
+    if min(luma.size) < MIN_DETECT_SIDE:
+        return PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
+    passes = grid_passes(*luma.size)
+    return search(lambda embed_grid: grid_residual(luma, embed_grid=embed_grid), passes, secret, threshold)
+
+
+def search(
+    residual_of: Callable[[bool], Float], passes: tuple[bool, ...], secret: bytes, threshold: float
+) -> PlaneResult:
+    """Look in the residual of each grid of ``passes`` (``grid_passes``; ``residual_of`` gives it)
+    until a payload's p-value is under ``threshold``; the most significant result.
 
     With two grids (small images), the coarse grid's lattices are also tried, rescaled, in the fine
-    one: its autocorrelation is the clearer, the fine grid keeps more of a resized or cropped mark."""
-    passes = grid_passes(*luma.size)
+    one: its autocorrelation is the clearer, the fine grid keeps more of a resized or cropped mark.
+    The lattice of an image that was not resized or turned (the original, a crop) is always a
+    candidate: its autocorrelation peak can lose to a periodic structure in the picture. Hints change
+    which alignments are decoded, never how many, so the p-value is unaffected."""
+    stop = math.log(threshold)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
-    if min(luma.size) < MIN_DETECT_SIDE:
-        return best
-    hints: list[tuple[float, float]] = []
+    hints: list[tuple[float, float]] = [(1.0, 0.0)]
+    residuals: dict[bool, Float] = {}
     for embed_grid in passes:
-        residual = grid_residual(luma, embed_grid=embed_grid)
-        result = decide(residual, secret, tests=len(passes), hints=hints)
+        residual = residuals.pop(embed_grid, None)
+        if residual is None:
+            residual = residual_of(embed_grid)
+        result = decide(residual, secret, tests=len(passes), hints=hints, stop_below=stop)
         if best.alignment is None or result.log_p < best.log_p:
             best = result
-        if result.log_p < 0.0:
+        if result.log_p < stop:
             break
-        if embed_grid and len(passes) > 1:
-            ratio = grid_size(*luma.size, embed=False)[0] / residual.shape[1]
-            hints = [(scale * ratio, angle) for scale, angle in _lattice_candidates(residual, 2)]
+        if embed_grid and False in passes:
+            residuals[False] = residual_of(False)
+            ratio = residuals[False].shape[1] / residual.shape[1]
+            coarse = [(1.0, 0.0), *_lattice_candidates(residual, 2)]
+            hints = [(scale * ratio, angle) for scale, angle in coarse]
     return best
 
 
@@ -504,13 +522,18 @@ def _decode(soft: Float) -> tuple[list[int], list[int] | None]:
 
 
 def decide(
-    residual: Float, secret: bytes, *, tests: int = 1, hints: Sequence[tuple[float, float]] = ()
+    residual: Float,
+    secret: bytes,
+    *,
+    tests: int = 1,
+    hints: Sequence[tuple[float, float]] = (),
+    stop_below: float = 0.0,
 ) -> PlaneResult:
     """Look for the mark of ``secret`` in a grid residual (from ``grid_residual``, maybe summed).
 
     At most ``DECODE_CANDIDATES`` alignments are decoded; the p-value always counts all of them (the
-    search stops early on success, so the number actually tried depends on the data), times
-    ``tests``, the number of residuals the caller looks in."""
+    search stops once the natural log of a p-value is under ``stop_below``, so the number actually
+    tried depends on the data), times ``tests``, the number of residuals the caller looks in."""
     log_decodes = _LOG_DECODES + math.log(tests)
     keys = _key_material(secret)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
@@ -536,6 +559,6 @@ def decide(
             log_p = min(0.0, _LOG_PAYLOADS + log_decodes - statistic * statistic / 2.0)
         if best.alignment is None or log_p < best.log_p:
             best = PlaneResult(payload, log_p, statistic, alignment, decoded)
-        if log_p < 0.0:
+        if log_p < stop_below:
             break
     return dataclasses.replace(best, decoded=decoded)

@@ -164,7 +164,7 @@ def detect_image(image: Image.Image, secret: bytes, threshold: float) -> Waterma
     luma = luminance(image)
     if min(luma.size) < _image_mark.MIN_DETECT_SIDE:
         return WatermarkDetection(False, None, 1.0, threshold, IMAGE_SCHEME, {"reason": "image too small"})
-    result = _image_mark.detect_luma(luma, secret)
+    result = _image_mark.detect_luma(luma, secret, threshold)
     return to_detection(result, threshold)
 
 

@@ -393,14 +393,7 @@ def detect_video_file(path: Path, settings: Settings) -> WatermarkDetection:
                 raise CorruptMediaError(f"cannot decode video: {exc}", path=path) from None
     if pooled == 0:
         return WatermarkDetection(False, None, 1.0, threshold, VIDEO_SCHEME, {"frames_pooled": 0})
-    best: _image_mark.PlaneResult | None = None
-    for embed_grid in passes:
-        result = _image_mark.decide(sums[embed_grid], secret, tests=len(passes))
-        if best is None or result.log_p < best.log_p:
-            best = result
-        if result.bits is not None:
-            break
-    assert best is not None
+    best = _image_mark.search(sums.__getitem__, passes, secret, threshold)
     image_detection = to_detection(best, threshold, frames_pooled=pooled)
     return WatermarkDetection(
         image_detection.found,
