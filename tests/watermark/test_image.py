@@ -26,6 +26,7 @@ from synthguard.watermark._coding import (
     add_crc,
     check_crc,
     conv_encode,
+    list_viterbi_decode,
     viterbi_decode,
 )
 from synthguard.watermark.base import payload_bits
@@ -113,6 +114,18 @@ def test_code_corrects_errors_and_the_crc_rejects_garbage() -> None:
     assert garbage == [None] * 50
 
 
+def test_list_decoder_gives_distinct_codewords_best_first() -> None:
+    rng = np.random.default_rng(3)
+    soft = conv_encode(add_crc(payload_bits(PID))) + rng.normal(0, 1.4, CODED_LENGTH)
+    paths = list_viterbi_decode(soft, 16)
+    assert paths[0] == viterbi_decode(soft)
+    assert len({tuple(path) for path in paths}) == 16
+    scores = [float(conv_encode(path) @ soft) for path in paths]
+    assert scores == sorted(scores, reverse=True)
+    with pytest.raises(ValueError):
+        list_viterbi_decode(soft, 0)
+
+
 # -- round trips ------------------------------------------------------------------------------------
 
 
@@ -166,6 +179,19 @@ def test_smallest_images_round_trip(photo: Image.Image, size: tuple[int, int]) -
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_survives_attack(marked: Image.Image, attack: str) -> None:
     detection = detect_image(ATTACKS[attack](marked), SECRET, THRESHOLD)
+    assert detection.found, detection.details
+    assert detection.produce_id == PID
+
+
+@pytest.fixture(scope="module")
+def marked_small(photo: Image.Image) -> Image.Image:
+    """The photo at the smallest size the embedder takes (256x256), marked."""
+    return embed_image(photo.resize((256, 256), Image.Resampling.LANCZOS), PID, SECRET)
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_survives_attack_at_the_smallest_size(marked_small: Image.Image, attack: str) -> None:
+    detection = detect_image(ATTACKS[attack](marked_small), SECRET, THRESHOLD)
     assert detection.found, detection.details
     assert detection.produce_id == PID
 

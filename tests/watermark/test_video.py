@@ -13,14 +13,16 @@ from PIL import Image
 
 from synthguard.config import Settings
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageError
+from synthguard.watermark.audio import detect_audio_file
 from synthguard.watermark.video import VIDEO_SCHEME, detect_video_file, embed_video_file
 from tests.conftest import require_tool
+from tests.watermark.test_audio import music
 
 PID = "00C0FFEE12345678"
 
 
 def make_clip(path: Path, photo: Image.Image, size: tuple[int, int], seconds: float) -> None:
-    """A panning shot over the photo with a sine tone: H.264 yuv420p 30 fps and AAC, in MP4."""
+    """A panning shot over the photo with a music-like soundtrack: H.264 yuv420p 30 fps and AAC, in MP4."""
     width, height = size
     big = photo.resize((int(width * 1.4), int(height * 1.4)), Image.Resampling.BICUBIC)
     frames = round(seconds * 30)
@@ -36,10 +38,9 @@ def make_clip(path: Path, photo: Image.Image, size: tuple[int, int], seconds: fl
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
-        t = np.arange(round(seconds * 48000)) / 48000
-        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for start in range(0, len(tone), 1024):
-            chunk = np.stack([tone[start : start + 1024]] * 2)
+        soundtrack = np.ascontiguousarray(music(48000, seconds, seed=7))
+        for start in range(0, soundtrack.shape[1], 1024):
+            chunk = np.ascontiguousarray(soundtrack[:, start : start + 1024])
             aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
             aframe.sample_rate = 48000
             aframe.pts = start
@@ -55,7 +56,7 @@ def clips(
 ) -> tuple[Path, Path, dict[str, object]]:
     folder = tmp_path_factory.mktemp("video")
     source = folder / "source.mp4"
-    make_clip(source, photo, (960, 540), 4.0)
+    make_clip(source, photo, (960, 540), 6.0)  # 6 s: the soundtrack holds two whole tiles of the audio mark
     marked = folder / "marked.mp4"
     details = embed_video_file(source, marked, PID, Settings(watermark_key="test-watermark-key-0123456789"))
     return source, marked, details
@@ -82,7 +83,7 @@ def test_round_trip_keeps_the_stream(
     clips: tuple[Path, Path, dict[str, object]], watermark_settings: Settings
 ) -> None:
     source, marked, details = clips
-    assert details["frames"] == 120
+    assert details["frames"] == 180
     assert stream_facts(marked) == stream_facts(source)
     assert details["copied_streams"] or details["marked_audio"]
     detection = detect_video_file(marked, watermark_settings)
@@ -95,6 +96,16 @@ def test_round_trip_keeps_the_stream(
         second = next(b.decode(video=0)).to_ndarray()[:540].astype(np.float64)
     psnr = 10 * np.log10(255**2 / np.mean((first - second) ** 2))
     assert psnr > 40  # the mark (42 dB) and the re-encoding's own loss together
+
+
+def test_the_soundtrack_carries_the_audio_mark_after_aac(
+    clips: tuple[Path, Path, dict[str, object]], watermark_settings: Settings
+) -> None:
+    source, marked, details = clips
+    assert details["marked_audio"] == ["1:audio:aac"]  # re-encoded to AAC by the embedder
+    heard = detect_audio_file(marked, watermark_settings)
+    assert heard.found and heard.produce_id == PID
+    assert not detect_audio_file(source, watermark_settings).found
 
 
 def test_unmarked_and_wrong_key_find_nothing(
