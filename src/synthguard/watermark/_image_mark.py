@@ -395,7 +395,7 @@ def _refine(
     residual: Image.Image, pilot: npt.NDArray[np.complex128], start: Alignment
 ) -> tuple[Alignment, Float] | None:
     """Search around ``start`` for the strongest pilot: coordinate-wise (scale, angle, scale, angle),
-    or jointly when the lattice is rotated; then the half-cell sampling phase."""
+    or jointly when the lattice is rotated, at ``start``'s sampling phase."""
     stages: list[tuple[tuple[float, float], ...]]
     if abs(start.angle) > 0.3:
         stages = list(_REFINE_ROTATED)
@@ -404,7 +404,7 @@ def _refine(
             tuple((step, 0.0) if axis == "s" else (0.0, step) for step in steps) for axis, steps in _REFINE
         ]
     best: tuple[Alignment, Float] | None = None
-    phase = _best_phase(residual, pilot, start.scale, start.angle)
+    phase = start.phase
     scale, angle = start.scale, start.angle
     for stage in stages:
         trials = [(scale, angle)] if best is None else []
@@ -418,15 +418,6 @@ def _refine(
                 best = (Alignment(trial_scale, trial_angle, offset, z, phase), folded)
         if best is not None:
             scale, angle = best[0].scale, best[0].angle
-    if best is None:
-        return None
-    phase = _best_phase(residual, pilot, scale, angle)
-    if phase != best[0].phase:
-        folded = _fold(residual, scale, angle, phase)
-        if folded is not None:
-            z, offset = _pilot_peak(folded, pilot)
-            if z > best[0].pilot_z:
-                best = (Alignment(scale, angle, offset, z, phase), folded)
     return best
 
 
@@ -458,7 +449,7 @@ def _coarse(
     image = Image.fromarray(residual.astype(np.float32), mode="F")
     lattices = [*_lattice_candidates(residual, LATTICE_CANDIDATES), *hints]
     for rank, (scale, angle) in enumerate(lattices):
-        phase = (0.0, 0.0) if rank == 0 else _best_phase(image, pilot, scale, angle)
+        phase = _best_phase(image, pilot, scale, angle)
         folded = _fold(image, scale, angle, phase)
         if folded is None:
             continue
