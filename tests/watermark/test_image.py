@@ -89,6 +89,12 @@ ATTACKS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "rotate+2": lambda im: im.rotate(2, resample=Image.Resampling.BICUBIC),
     "rotate-2-expand": lambda im: im.rotate(-2, resample=Image.Resampling.BICUBIC, expand=True),
     "scale-0.75-jpeg-75": lambda im: jpeg(scaled(im, 0.75), 75),
+    "mirrored-jpeg-75": lambda im: jpeg(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 75),
+    "turned-90": lambda im: im.transpose(Image.Transpose.ROTATE_90),
+    "upside-down-crop": lambda im: crop_area(
+        im.transpose(Image.Transpose.FLIP_TOP_BOTTOM), 0.9, 0.9, 0.3, 0.6
+    ),
+    "transposed": lambda im: im.transpose(Image.Transpose.TRANSPOSE),
 }
 
 
@@ -181,6 +187,23 @@ def test_survives_attack(marked: Image.Image, attack: str) -> None:
     detection = detect_image(ATTACKS[attack](marked), SECRET, THRESHOLD)
     assert detection.found, detection.details
     assert detection.produce_id == PID
+
+
+@pytest.mark.parametrize(
+    ("transpose", "name"),
+    [
+        (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored"),
+        (Image.Transpose.ROTATE_180, "turned 180"),
+        (Image.Transpose.TRANSVERSE, "anti-transposed"),
+    ],
+)
+def test_a_turned_or_flipped_copy_reports_what_was_done(
+    marked: Image.Image, transpose: Image.Transpose, name: str
+) -> None:
+    detection = detect_image(marked.transpose(transpose), SECRET, THRESHOLD)
+    assert detection.found and detection.produce_id == PID
+    assert detection.details["transform"] == name
+    assert detect_image(marked, SECRET, THRESHOLD).details["transform"] == "none"
 
 
 @pytest.fixture(scope="module")

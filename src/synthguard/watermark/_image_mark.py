@@ -130,12 +130,40 @@ _REFINE_ROTATED: Final = (
 _LOG_PAYLOADS: Final = PAYLOAD_BITS * math.log(2.0)
 
 
+#: The 8 turns and flips of a square array (forward, inverse): a mirrored or quarter-turned copy
+#: shows the tile turned or flipped the same way. The lattice (found by autocorrelation) does not
+#: change; the pilot correlation finds which variant it is, for free (eight 32x32 correlations).
+DIHEDRAL: Final[tuple[tuple[Callable[[Float], Float], Callable[[Float], Float]], ...]] = (
+    (lambda a: a, lambda a: a),
+    (lambda a: np.rot90(a, 1), lambda a: np.rot90(a, -1)),
+    (lambda a: np.rot90(a, 2), lambda a: np.rot90(a, 2)),
+    (lambda a: np.rot90(a, -1), lambda a: np.rot90(a, 1)),
+    (np.flipud, np.flipud),
+    (np.fliplr, np.fliplr),
+    (np.transpose, np.transpose),
+    (lambda a: np.rot90(a, 2).T, lambda a: np.rot90(a, 2).T),
+)
+#: Names of the variants as reported: what was done to the marked image (turns are anticlockwise,
+#: as Pillow's ``Image.Transpose.ROTATE_90``).
+DIHEDRAL_NAMES: Final = (
+    "none",
+    "turned 90",
+    "turned 180",
+    "turned 270",
+    "flipped upside down",
+    "mirrored",
+    "transposed",
+    "anti-transposed",
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _KeyMaterial:
     pilot: Float  # (TILE, TILE) +-1
     signs: Float  # (TILE*TILE,) +-1
     symbol_of: npt.NDArray[np.intp]  # (TILE*TILE,) index of the coded symbol each cell carries
-    pilot_spectrum: npt.NDArray[np.complex128]  # conjugate spectrum of the pilot, for correlation
+    # conjugate spectra of the pilot's 8 dihedral variants (``DIHEDRAL`` order), for correlation
+    pilot_spectrum: npt.NDArray[np.complex128]
 
 
 @functools.lru_cache(maxsize=16)
@@ -147,7 +175,7 @@ def _key_material(secret: bytes) -> _KeyMaterial:
     pilot = rng("image/v1/pilot").integers(0, 2, (TILE, TILE)).astype(np.float64) * 2.0 - 1.0
     signs = rng("image/v1/signs").integers(0, 2, cells).astype(np.float64) * 2.0 - 1.0
     symbol_of = (rng("image/v1/spread").permutation(cells) % CODED_LENGTH).astype(np.intp)
-    spectrum = np.conj(np.fft.rfft2(pilot))
+    spectrum = np.conj(np.fft.rfft2(np.stack([forward(pilot) for forward, _ in DIHEDRAL])))
     return _KeyMaterial(pilot=pilot, signs=signs, symbol_of=symbol_of, pilot_spectrum=spectrum)
 
 
@@ -242,13 +270,14 @@ def grid_residual(luma: Image.Image, *, embed_grid: bool = True, grid: int = GRI
 @dataclasses.dataclass(frozen=True, slots=True)
 class Alignment:
     """Where the tile lattice was found: period scale, rotation (degrees), offset, pilot strength,
-    and the sub-cell sampling phase."""
+    the sub-cell sampling phase, and the turn or flip of the tile (``DIHEDRAL``)."""
 
     scale: float
     angle: float
     offset: tuple[int, int]
     pilot_z: float
     phase: tuple[float, float] = (0.0, 0.0)
+    variant: int = 0  # index into DIHEDRAL
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -382,13 +411,17 @@ def _fold(
     return folded
 
 
-def _pilot_peak(folded: Float, pilot: npt.NDArray[np.complex128]) -> tuple[float, tuple[int, int]]:
-    corr = np.fft.irfft2(np.fft.rfft2(folded) * pilot, s=folded.shape)
-    index = int(np.argmax(corr))
-    dy, dx = divmod(index, TILE)
-    std = float(corr.std())
-    z = (float(corr.flat[index]) - float(corr.mean())) / std if std > 0 else 0.0
-    return z, (dy, dx)
+def _pilot_peak(folded: Float, pilot: npt.NDArray[np.complex128]) -> tuple[float, tuple[int, int], int]:
+    """The strongest pilot correlation over the tile's offsets and the pilot's dihedral variants:
+    (z-score, offset, variant)."""
+    corr = np.fft.irfft2(np.fft.rfft2(folded)[None] * pilot, s=folded.shape)
+    mean = corr.mean(axis=(1, 2))
+    std = corr.std(axis=(1, 2))
+    peaks = corr.reshape(len(pilot), -1).max(axis=1)
+    zs = np.where(std > 0, (peaks - mean) / np.where(std > 0, std, 1.0), 0.0)
+    variant = int(np.argmax(zs))
+    dy, dx = divmod(int(np.argmax(corr[variant])), TILE)
+    return float(zs[variant]), (dy, dx), variant
 
 
 def _refine(
@@ -413,9 +446,9 @@ def _refine(
             folded = _fold(residual, trial_scale, trial_angle, phase)
             if folded is None:
                 continue
-            z, offset = _pilot_peak(folded, pilot)
+            z, offset, variant = _pilot_peak(folded, pilot)
             if best is None or z > best[0].pilot_z:
-                best = (Alignment(trial_scale, trial_angle, offset, z, phase), folded)
+                best = (Alignment(trial_scale, trial_angle, offset, z, phase, variant), folded)
         if best is not None:
             scale, angle = best[0].scale, best[0].angle
     return best
@@ -432,7 +465,7 @@ def _best_phase(
     for phase in _PHASES:
         folded = _fold(residual, scale, angle, phase)
         if folded is not None:
-            z, _ = _pilot_peak(folded, pilot)
+            z, _, _ = _pilot_peak(folded, pilot)
             if z > best_z:
                 best, best_z = phase, z
     return best
@@ -453,9 +486,9 @@ def _coarse(
         folded = _fold(image, scale, angle, phase)
         if folded is None:
             continue
-        z, offset = _pilot_peak(folded, pilot)
+        z, offset, variant = _pilot_peak(folded, pilot)
         if rank == 0 or z >= MIN_PILOT_Z:
-            found.append(Alignment(scale, angle, offset, z, phase))
+            found.append(Alignment(scale, angle, offset, z, phase, variant))
     found[1:] = sorted(found[1:], key=lambda item: item.pilot_z, reverse=True)
     if len(found) > 1 and found[1].pilot_z > found[0].pilot_z:
         found[0], found[1] = found[1], found[0]
@@ -540,7 +573,8 @@ def decide(
             continue
         decoded += 1
         dy, dx = alignment.offset
-        tile = np.roll(folded, (-dy, -dx), axis=(0, 1)).reshape(-1)
+        upright = DIHEDRAL[alignment.variant][1]
+        tile = upright(np.roll(folded, (-dy, -dx), axis=(0, 1))).reshape(-1)
         chips = tile * keys.signs
         soft = np.bincount(keys.symbol_of, weights=chips, minlength=CODED_LENGTH).astype(np.float64)
         info, payload = _decode(soft)

@@ -184,6 +184,7 @@ def to_detection(result: _image_mark.PlaneResult, threshold: float, **extra: Any
             angle=round(result.alignment.angle, 4),
             offset=list(result.alignment.offset),
             pilot_z=round(result.alignment.pilot_z, 2),
+            transform=_image_mark.DIHEDRAL_NAMES[result.alignment.variant],
         )
     details.update(extra)
     produce_id = produce_id_from_bits(result.bits) if found and result.bits is not None else None
