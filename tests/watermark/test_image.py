@@ -95,6 +95,8 @@ ATTACKS: dict[str, Callable[[Image.Image], Image.Image]] = {
         im.transpose(Image.Transpose.FLIP_TOP_BOTTOM), 0.9, 0.9, 0.3, 0.6
     ),
     "transposed": lambda im: im.transpose(Image.Transpose.TRANSPOSE),
+    "rotate+10": lambda im: im.rotate(10, resample=Image.Resampling.BICUBIC),
+    "rotate-30-expand": lambda im: im.rotate(-30, resample=Image.Resampling.BICUBIC, expand=True),
 }
 
 

@@ -18,17 +18,19 @@ the luminance at a fixed mean strength (PSNR about 40.6 dB; higher where the cap
 noise residual peak on the lattice of tile periods; the detector finds that lattice (scale and
 rotation, so crops, rotations and resizes that change the grid), resamples the residual so the tile
 is square again, folds every tile onto one (summing them) and finds the tile's offset (the crop's
-position) by circular correlation with the pilot.
+position), its turn or flip (a mirrored copy) and, where the pilot is weak, the half-cell sampling
+phase, by circular correlation with the pilot's eight turns and flips.
 
-*Decision.* The folded tile is correlated with the keyed payload chips; a soft Viterbi decoder picks
-the payload whose codeword correlates best, and a payload whose CRC fails is discarded, so a near
-miss never reports a wrong ProduceID. The statistic ``T = <codeword chips, tile> / ||tile||`` has,
-under "no mark with this key", a sub-Gaussian tail: the payload chip signs are keyed coin flips
-independent of the image and of the alignment (which used only the image and the pilot), so by
-Hoeffding's inequality ``P(T >= t) <= exp(-t^2 / 2)`` for one codeword. The p-value is that bound
-times ``2^64`` (every payload with a valid CRC) times the most alignments and grids whose payload
-may be decoded (Bonferroni). Nothing in it assumes the image is "natural"; it is conservative (a
-marked photo typically shows p < 1e-15; an unmarked one p = 1, its CRC failing).
+*Decision.* The folded tile is correlated with the keyed payload chips; a list Viterbi decoder gives
+the 16 payloads whose codewords correlate best, the first whose CRC holds is taken, and when none
+does nothing is reported, so a near miss never reports a wrong ProduceID. The statistic ``T =
+<codeword chips, tile> / ||tile||`` has, under "no mark with this key", a sub-Gaussian tail: the
+payload chip signs are keyed coin flips independent of the image and of the alignment (which used
+only the image and the pilot: its turn, flip and phase too), so by Hoeffding's inequality ``P(T >=
+t) <= exp(-t^2 / 2)`` for one codeword. The p-value is that bound times ``2^64`` (every payload with
+a valid CRC) times the most alignments and grids whose payload may be decoded (Bonferroni). Nothing
+in it assumes the image is "natural"; it is conservative (a marked photo typically shows p < 1e-15;
+an unmarked one p = 1, its CRC failing).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ FLAT_SLOPE: Final = 0.5
 PILOT_SHARE: Final = 0.2
 #: Range of lattice scales (period / TILE) and rotations (degrees) the detector searches.
 SCALE_RANGE: Final = (0.55, 2.7)
-ANGLE_RANGE: Final = 5.0
+ANGLE_RANGE: Final = 45.0  # the lattice is square: with the pilot's quarter turns, every angle
+_FINE_ANGLES: Final = 5.5
 #: Alignments whose payload is decoded, and the tile offsets (strongest pilot correlations first)
 #: decoded for each: every pair counts in the Bonferroni factor. A weak pilot (a small crop) often
 #: ranks the true offset second or third.
@@ -111,6 +114,8 @@ DECODE_LIST: Final = 16
 #: weaker than this (z-score over the tile's offsets; about 3.5 is what chance gives) is not refined
 #: or decoded.
 MIN_PILOT_Z: Final = 4.5
+#: A pilot this clear needs no search of the sampling phase (the search costs four folds).
+CLEAR_PILOT_Z: Final = 9.0
 #: Lattices taken from the autocorrelation for a first look with the pilot.
 LATTICE_CANDIDATES: Final = 3
 #: Coordinate refinement of a lattice candidate on the pilot's strength: (axis, relative steps).
@@ -321,7 +326,10 @@ def _lattice_candidates(residual: Float, count: int) -> list[tuple[float, float]
     acf = acf / overlap
     # Coarse grid (scale steps of 1%, half degrees), then a finer look around the best few.
     log_scales = np.arange(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1]), 0.01)
-    angles = np.arange(-ANGLE_RANGE, ANGLE_RANGE + 1e-9, 0.5)
+    # Half-degree steps where rotations are common (a straightened horizon, a hand-held screenshot),
+    # whole degrees beyond.
+    wide = np.arange(math.ceil(_FINE_ANGLES), ANGLE_RANGE + 1e-9, 1.0)
+    angles = np.concatenate([-wide[::-1], np.arange(-_FINE_ANGLES, _FINE_ANGLES + 1e-9, 0.5), wide])
     ls, an = np.meshgrid(log_scales, angles, indexing="ij")
     score = _lattice_score(acf, ls.ravel(), an.ravel())
     coarse: list[tuple[float, float]] = []
@@ -482,11 +490,17 @@ def _coarse(
     image = Image.fromarray(residual.astype(np.float32), mode="F")
     lattices = [*_lattice_candidates(residual, LATTICE_CANDIDATES), *hints]
     for rank, (scale, angle) in enumerate(lattices):
-        phase = _best_phase(image, pilot, scale, angle)
-        folded = _fold(image, scale, angle, phase)
+        folded = _fold(image, scale, angle)
         if folded is None:
             continue
         z, offset, variant = _pilot_peak(folded, pilot)
+        phase = (0.0, 0.0)
+        if z < CLEAR_PILOT_Z:
+            phase = _best_phase(image, pilot, scale, angle)
+            if phase != (0.0, 0.0):
+                folded = _fold(image, scale, angle, phase)
+                assert folded is not None
+                z, offset, variant = _pilot_peak(folded, pilot)
         if rank == 0 or z >= MIN_PILOT_Z:
             found.append(Alignment(scale, angle, offset, z, phase, variant))
     found[1:] = sorted(found[1:], key=lambda item: item.pilot_z, reverse=True)
