@@ -97,6 +97,10 @@ ATTACKS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "transposed": lambda im: im.transpose(Image.Transpose.TRANSPOSE),
     "rotate+10": lambda im: im.rotate(10, resample=Image.Resampling.BICUBIC),
     "rotate-30-expand": lambda im: im.rotate(-30, resample=Image.Resampling.BICUBIC, expand=True),
+    "stretched-100x80": lambda im: im.resize((im.size[0], round(im.size[1] * 0.8)), Image.Resampling.BICUBIC),
+    "stretched-85x100-jpeg-75": lambda im: jpeg(
+        im.resize((round(im.size[0] * 0.85), im.size[1]), Image.Resampling.BICUBIC), 75
+    ),
 }
 
 
@@ -189,6 +193,15 @@ def test_survives_attack(marked: Image.Image, attack: str) -> None:
     detection = detect_image(ATTACKS[attack](marked), SECRET, THRESHOLD)
     assert detection.found, detection.details
     assert detection.produce_id == PID
+
+
+def test_a_stretched_copy_reports_the_stretch(marked: Image.Image) -> None:
+    width, height = marked.size
+    squashed = marked.resize((width, round(height * 0.8)), Image.Resampling.BICUBIC)
+    detection = detect_image(squashed, SECRET, THRESHOLD)
+    assert detection.found and detection.produce_id == PID
+    assert detection.details["stretch"] == pytest.approx(0.8, abs=0.01)
+    assert detect_image(marked, SECRET, THRESHOLD).details["stretch"] == 1.0
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -100,6 +100,9 @@ FLAT_SLOPE: Final = 0.5
 PILOT_SHARE: Final = 0.2
 #: Range of lattice scales (period / TILE) and rotations (degrees) the detector searches.
 SCALE_RANGE: Final = (0.55, 2.7)
+#: The most one axis may have been stretched against the other (a copy resized without keeping
+#: its aspect ratio) for the detector to look for it.
+MAX_STRETCH: Final = 1.5
 ANGLE_RANGE: Final = 45.0  # the lattice is square: with the pilot's quarter turns, every angle
 _FINE_ANGLES: Final = 5.5
 #: Alignments whose payload is decoded, and the tile offsets (strongest pilot correlations first)
@@ -272,10 +275,19 @@ def grid_residual(luma: Image.Image, *, embed_grid: bool = True, grid: int = GRI
     return np.clip(weighted / spread, -3.0, 3.0) if spread > 0 else weighted
 
 
+class Lattice(NamedTuple):
+    """A tile lattice: period scale (of TILE cells), rotation (degrees), and height/width of a period
+    (1 unless the copy was stretched along one axis)."""
+
+    scale: float
+    angle: float
+    aspect: float = 1.0
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Alignment:
     """Where the tile lattice was found: period scale, rotation (degrees), offset, pilot strength,
-    the sub-cell sampling phase, and the turn or flip of the tile (``DIHEDRAL``)."""
+    the sub-cell sampling phase, the turn or flip of the tile (``DIHEDRAL``), and the stretch."""
 
     scale: float
     angle: float
@@ -283,6 +295,7 @@ class Alignment:
     pilot_z: float
     phase: tuple[float, float] = (0.0, 0.0)
     variant: int = 0  # index into DIHEDRAL
+    aspect: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -312,18 +325,25 @@ def _bilinear(acf: Float, ys: Float, xs: Float) -> Float:
     return value
 
 
-def _lattice_candidates(residual: Float, count: int) -> list[tuple[float, float]]:
-    """(scale, angle) of the strongest tile lattices in the residual's autocorrelation."""
+def _autocorrelation(residual: Float) -> Float:
+    """The residual's autocorrelation (lag 0 at [0, 0], normalised to 1), corrected for overlap."""
     h, w = residual.shape
     ph, pw = 2 * h, 2 * w
     spectrum = np.fft.rfft2(residual - residual.mean(), s=(ph, pw))
     acf = np.fft.irfft2(spectrum * np.conj(spectrum), s=(ph, pw))
-    # Overlap correction: a lag (dy, dx) is seen by (h-|dy|)(w-|dx|) pixel pairs.
     acf /= max(float(acf[0, 0]), 1e-12)
+    # A lag (dy, dx) is seen by (h-|dy|)(w-|dx|) pixel pairs.
     dys = np.minimum(np.arange(ph), ph - np.arange(ph))
     dxs = np.minimum(np.arange(pw), pw - np.arange(pw))
     overlap = np.clip(1.0 - dys / h, 0.05, None)[:, None] * np.clip(1.0 - dxs / w, 0.05, None)[None, :]
-    acf = acf / overlap
+    corrected: Float = acf / overlap
+    return corrected
+
+
+def _lattice_candidates(residual: Float, count: int) -> list[Lattice]:
+    """The ``count`` strongest square tile lattices in the residual's autocorrelation, then the
+    lattice of a copy stretched along one axis when the two axes' periods differ."""
+    acf = _autocorrelation(residual)
     # Coarse grid (scale steps of 1%, half degrees), then a finer look around the best few.
     log_scales = np.arange(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1]), 0.01)
     # Half-degree steps where rotations are common (a straightened horizon, a hand-held screenshot),
@@ -339,7 +359,7 @@ def _lattice_candidates(residual: Float, count: int) -> list[tuple[float, float]
             coarse.append((scale, angle))
             if len(coarse) == count:
                 break
-    found: list[tuple[float, float]] = []
+    found: list[Lattice] = []
     for scale, angle in coarse:
         for step_s, step_a in ((0.0025, 0.125), (0.0005, 0.025)):
             fine_s, fine_a = np.meshgrid(np.arange(-5, 6) * step_s, np.arange(-5, 6) * step_a, indexing="ij")
@@ -347,7 +367,54 @@ def _lattice_candidates(residual: Float, count: int) -> list[tuple[float, float]
             trial_a = angle + fine_a.ravel()
             best = int(np.argmax(_lattice_score(acf, trial_s, trial_a, far=True)))
             scale, angle = float(trial_s[best]), float(trial_a[best])
-        found.append((math.exp(scale), angle))
+        found.append(Lattice(math.exp(scale), angle))
+    stretched = _stretched_lattice(acf)
+    if stretched is not None:
+        found.append(stretched)
+    return found
+
+
+def _stretched_lattice(acf: Float) -> Lattice | None:
+    """The lattice of an unturned copy resized without keeping its aspect ratio: the strongest
+    periods along x and along y, found separately, paired by the whole lattice's score; None when
+    the best pair is square (within 1%) or stretched more than ``MAX_STRETCH``."""
+    h, w = acf.shape[0] // 2, acf.shape[1] // 2
+    periods = TILE * np.exp(np.arange(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1]), 0.0025))
+    zeros = np.zeros_like(periods)
+    along_x = np.zeros_like(periods)
+    along_y = np.zeros_like(periods)
+    for k in range(1, 7):
+        lags = k * periods
+        along_x += np.where(lags < 0.5 * w, _bilinear(acf, zeros, lags), 0.0)
+        along_y += np.where(lags < 0.5 * h, _bilinear(acf, lags, zeros), 0.0)
+    best: tuple[float, Lattice] | None = None
+    for period_x in _peaks(periods, along_x, 3):
+        for period_y in _peaks(periods, along_y, 3):
+            stretch = abs(math.log(period_y / period_x))
+            if stretch <= 0.01 or stretch > math.log(MAX_STRETCH):
+                continue
+            score = 0.0
+            for i, j in _FAR_POINTS:
+                lag_x, lag_y = i * period_x, j * period_y
+                if abs(lag_x) < 0.5 * w and abs(lag_y) < 0.5 * h:
+                    score += float(_bilinear(acf, np.array([lag_y]), np.array([lag_x]))[0])
+            if best is None or score > best[0]:
+                best = (score, Lattice(period_x / TILE, 0.0, period_y / period_x))
+    return None if best is None else best[1]
+
+
+def _peaks(positions: Float, values: Float, count: int) -> list[float]:
+    """The ``count`` highest local maxima of ``values``, at least 3% apart in position."""
+    inner = (values[1:-1] >= values[:-2]) & (values[1:-1] >= values[2:])
+    found: list[float] = []
+    for index in np.argsort(-values[1:-1] * np.where(inner, 1.0, np.nan)):
+        if not inner[index]:
+            break
+        position = float(positions[index + 1])
+        if all(abs(math.log(position / other)) > 0.03 for other in found):
+            found.append(position)
+            if len(found) == count:
+                break
     return found
 
 
@@ -383,35 +450,40 @@ def _lattice_score(acf: Float, log_scales: Float, angles_deg: Float, *, far: boo
 
 
 def _fold(
-    residual: Image.Image, scale: float, angle: float, phase: tuple[float, float] = (0.0, 0.0)
+    residual: Image.Image,
+    scale: float,
+    angle: float,
+    phase: tuple[float, float] = (0.0, 0.0),
+    aspect: float = 1.0,
 ) -> Float | None:
     """Resample (mode F ``residual``) so the lattice is square with period TILE; sum all tiles.
 
     ``phase`` shifts the sampling by fractions of a tile cell (x, y): a crop at an odd pixel puts
-    the cells between the samples, which a half-cell shift puts back on them."""
+    the cells between the samples, which a half-cell shift puts back on them. ``aspect`` is the
+    lattice's period height over width (a copy stretched along one axis)."""
     w, h = residual.size
     theta = math.radians(angle)
     c, s = math.cos(theta) * scale, math.sin(theta) * scale
-    # Output (x, y) -> input (c*x - s*y + x0, s*x + c*y + y0); cover the input's extent.
+    # Output (x, y) -> input (c*x - s*a*y + x0, s*x + c*a*y + y0); cover the input's extent.
     det = c * c + s * s
     corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
     xs = [(c * x + s * y) / det for x, y in corners]
-    ys = [(-s * x + c * y) / det for x, y in corners]
+    ys = [(-s * x + c * y) / (det * aspect) for x, y in corners]
     ox, oy = min(xs) + phase[0], min(ys) + phase[1]
     out_w = int((max(xs) - ox) // TILE) * TILE
     out_h = int((max(ys) - oy) // TILE) * TILE
     if out_w < TILE or out_h < TILE:
         return None
-    x0 = c * ox - s * oy
-    y0 = s * ox + c * oy
+    x0 = c * ox - s * aspect * oy
+    y0 = s * ox + c * aspect * oy
     if angle == 0.0:  # a plain rescale: the separable resize is several times faster
-        box = (x0, y0, x0 + out_w * scale, y0 + out_h * scale)
+        box = (x0, y0, x0 + out_w * scale, y0 + out_h * scale * aspect)
         warped = residual.resize((out_w, out_h), Image.Resampling.BILINEAR, box=box)
     else:
         warped = residual.transform(
             (out_w, out_h),
             Image.Transform.AFFINE,
-            (c, -s, x0, s, c, y0),
+            (c, -s * aspect, x0, s, c * aspect, y0),
             resample=Image.Resampling.BILINEAR,
         )
     tiles = np.asarray(warped, dtype=np.float64).reshape(out_h // TILE, TILE, out_w // TILE, TILE)
@@ -435,30 +507,38 @@ def _pilot_peak(folded: Float, pilot: npt.NDArray[np.complex128]) -> tuple[float
 def _refine(
     residual: Image.Image, pilot: npt.NDArray[np.complex128], start: Alignment
 ) -> tuple[Alignment, Float] | None:
-    """Search around ``start`` for the strongest pilot: coordinate-wise (scale, angle, scale, angle),
-    or jointly when the lattice is rotated, at ``start``'s sampling phase."""
-    stages: list[tuple[tuple[float, float], ...]]
+    """Search around ``start`` for the strongest pilot: coordinate-wise (scale, angle, scale, angle;
+    scale and stretch for a stretched lattice), or jointly when the lattice is rotated, at
+    ``start``'s sampling phase."""
+    stages: list[tuple[tuple[float, float, float], ...]]
     if abs(start.angle) > 0.3:
-        stages = list(_REFINE_ROTATED)
+        stages = [tuple((ds, da, 0.0) for ds, da in stage) for stage in _REFINE_ROTATED]
+    elif start.aspect != 1.0:
+        stages = [
+            tuple((step, 0.0, 0.0) if axis == "s" else (0.0, 0.0, step) for step in steps)
+            for axis, steps in _REFINE
+        ]
     else:
         stages = [
-            tuple((step, 0.0) if axis == "s" else (0.0, step) for step in steps) for axis, steps in _REFINE
+            tuple((step, 0.0, 0.0) if axis == "s" else (0.0, step, 0.0) for step in steps)
+            for axis, steps in _REFINE
         ]
     best: tuple[Alignment, Float] | None = None
     phase = start.phase
-    scale, angle = start.scale, start.angle
+    scale, angle, aspect = start.scale, start.angle, start.aspect
     for stage in stages:
-        trials = [(scale, angle)] if best is None else []
-        trials += [(scale * (1 + ds), angle + da) for ds, da in stage]
-        for trial_scale, trial_angle in trials:
-            folded = _fold(residual, trial_scale, trial_angle, phase)
+        trials = [(scale, angle, aspect)] if best is None else []
+        trials += [(scale * (1 + ds), angle + da, aspect * (1 + dr)) for ds, da, dr in stage]
+        for trial_scale, trial_angle, trial_aspect in trials:
+            folded = _fold(residual, trial_scale, trial_angle, phase, trial_aspect)
             if folded is None:
                 continue
             z, offset, variant = _pilot_peak(folded, pilot)
             if best is None or z > best[0].pilot_z:
-                best = (Alignment(trial_scale, trial_angle, offset, z, phase, variant), folded)
+                found = Alignment(trial_scale, trial_angle, offset, z, phase, variant, trial_aspect)
+                best = (found, folded)
         if best is not None:
-            scale, angle = best[0].scale, best[0].angle
+            scale, angle, aspect = best[0].scale, best[0].angle, best[0].aspect
     return best
 
 
@@ -466,12 +546,12 @@ _PHASES: Final = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
 
 def _best_phase(
-    residual: Image.Image, pilot: npt.NDArray[np.complex128], scale: float, angle: float
+    residual: Image.Image, pilot: npt.NDArray[np.complex128], lattice: Lattice
 ) -> tuple[float, float]:
     """Of the half-cell sampling phases, the one where the pilot correlates best."""
     best, best_z = _PHASES[0], -math.inf
     for phase in _PHASES:
-        folded = _fold(residual, scale, angle, phase)
+        folded = _fold(residual, lattice.scale, lattice.angle, phase, lattice.aspect)
         if folded is not None:
             z, _, _ = _pilot_peak(folded, pilot)
             if z > best_z:
@@ -480,29 +560,30 @@ def _best_phase(
 
 
 def _coarse(
-    residual: Float, pilot: npt.NDArray[np.complex128], hints: Sequence[tuple[float, float]] = ()
+    residual: Float, pilot: npt.NDArray[np.complex128], hints: Sequence[Lattice] = ()
 ) -> list[Alignment]:
     """The lattice candidates worth refining: the autocorrelation's strongest always (its estimate can
     be a little off, which a first look with the pilot would punish), the others, and the ``hints``
-    (scale, angle) a caller found elsewhere, only where the pilot already shows (at its best sampling
-    phase); strongest pilot first after the first."""
+    a caller found elsewhere, only where the pilot already shows (at its best sampling phase);
+    strongest pilot first after the first."""
     found: list[Alignment] = []
     image = Image.fromarray(residual.astype(np.float32), mode="F")
     lattices = [*_lattice_candidates(residual, LATTICE_CANDIDATES), *hints]
-    for rank, (scale, angle) in enumerate(lattices):
-        folded = _fold(image, scale, angle)
+    for rank, lattice in enumerate(lattices):
+        scale, angle, aspect = lattice
+        folded = _fold(image, scale, angle, aspect=aspect)
         if folded is None:
             continue
         z, offset, variant = _pilot_peak(folded, pilot)
         phase = (0.0, 0.0)
         if z < CLEAR_PILOT_Z:
-            phase = _best_phase(image, pilot, scale, angle)
+            phase = _best_phase(image, pilot, lattice)
             if phase != (0.0, 0.0):
-                folded = _fold(image, scale, angle, phase)
+                folded = _fold(image, scale, angle, phase, aspect)
                 assert folded is not None
                 z, offset, variant = _pilot_peak(folded, pilot)
         if rank == 0 or z >= MIN_PILOT_Z:
-            found.append(Alignment(scale, angle, offset, z, phase, variant))
+            found.append(Alignment(scale, angle, offset, z, phase, variant, aspect))
     found[1:] = sorted(found[1:], key=lambda item: item.pilot_z, reverse=True)
     if len(found) > 1 and found[1].pilot_z > found[0].pilot_z:
         found[0], found[1] = found[1], found[0]
@@ -530,7 +611,7 @@ def search(
     which alignments are decoded, never how many, so the p-value is unaffected."""
     stop = math.log(threshold)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
-    hints: list[tuple[float, float]] = [(1.0, 0.0)]
+    hints: list[Lattice] = [Lattice(1.0, 0.0)]
     residuals: dict[bool, Float] = {}
     for embed_grid in passes:
         residual = residuals.pop(embed_grid, None)
@@ -544,8 +625,8 @@ def search(
         if embed_grid and False in passes:
             residuals[False] = residual_of(False)
             ratio = residuals[False].shape[1] / residual.shape[1]
-            coarse = [(1.0, 0.0), *_lattice_candidates(residual, 2)]
-            hints = [(scale * ratio, angle) for scale, angle in coarse]
+            coarse = [Lattice(1.0, 0.0), *_lattice_candidates(residual, 2)]
+            hints = [lattice._replace(scale=lattice.scale * ratio) for lattice in coarse]
     return best
 
 
@@ -564,7 +645,7 @@ def decide(
     secret: bytes,
     *,
     tests: int = 1,
-    hints: Sequence[tuple[float, float]] = (),
+    hints: Sequence[Lattice] = (),
     stop_below: float = 0.0,
 ) -> PlaneResult:
     """Look for the mark of ``secret`` in a grid residual (from ``grid_residual``, maybe summed).

@@ -185,6 +185,7 @@ def to_detection(result: _image_mark.PlaneResult, threshold: float, **extra: Any
             offset=list(result.alignment.offset),
             pilot_z=round(result.alignment.pilot_z, 2),
             transform=_image_mark.DIHEDRAL_NAMES[result.alignment.variant],
+            stretch=round(result.alignment.aspect, 4),
         )
     details.update(extra)
     produce_id = produce_id_from_bits(result.bits) if found and result.bits is not None else None
