@@ -98,19 +98,18 @@ FLAT_RMS: Final = 0.7
 FLAT_SLOPE: Final = 0.5
 #: Share of the pattern's energy given to the pilot.
 PILOT_SHARE: Final = 0.2
-#: Range of lattice scales (period / TILE) and rotations (degrees) the detector searches.
+#: Range of lattice scales (period / TILE) and rotations (degrees) the detector searches. The
+#: lattice is square, so with the pilot's quarter turns +-45 degrees covers every angle; the search
+#: is finer within +-_FINE_ANGLES, where most rotations are.
 SCALE_RANGE: Final = (0.55, 2.7)
+ANGLE_RANGE: Final = 45.0
+_FINE_ANGLES: Final = 5.5
 #: The most one axis may have been stretched against the other (a copy resized without keeping
 #: its aspect ratio) for the detector to look for it.
 MAX_STRETCH: Final = 1.5
-ANGLE_RANGE: Final = 45.0  # the lattice is square: with the pilot's quarter turns, every angle
-_FINE_ANGLES: Final = 5.5
-#: Alignments whose payload is decoded, and the tile offsets (strongest pilot correlations first)
-#: decoded for each: every pair counts in the Bonferroni factor. A weak pilot (a small crop) often
-#: ranks the true offset second or third.
+#: Alignments whose payload is decoded (each counts in the Bonferroni factor).
 DECODE_CANDIDATES: Final = 2
-OFFSET_CANDIDATES: Final = 2
-_LOG_DECODES: Final = math.log(DECODE_CANDIDATES * OFFSET_CANDIDATES)
+_LOG_DECODES: Final = math.log(DECODE_CANDIDATES)
 #: Codewords (best first) whose CRC is tried for each decoded alignment; see ``list_viterbi_decode``.
 DECODE_LIST: Final = 16
 #: A lattice candidate other than the autocorrelation's strongest whose pilot correlation peak is
