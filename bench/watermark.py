@@ -5,10 +5,12 @@ Prints figures, asserts nothing. Run:  .venv/bin/python -m bench.watermark [--qu
 1. Images: the photos of ``../shared/testdata/pdq`` (short side >= 256), each marked with a random
    ProduceID, then attacked (JPEG q50 4:2:0, resize 50%, crop keeping 80% of the area at a random
    offset, brightness and contrast +-20%, Gaussian noise sigma 5, rotation +-2 degrees, scale 0.75
-   then JPEG q75). Exact recovery rate per attack, PSNR and SSIM, and embed/detect time at
-   1920x1080, for synthguard and for invisible-watermark (``imwatermark``, method dwtDct, the mark
-   Stable Diffusion ships; 64 bits, recovered means all 64 bits right) in the same run. The peer is
-   skipped with a note when it is not installed (it is not a project dependency).
+   then JPEG q75; and, marked "+", evasions beyond the issue's list: mirroring, a quarter turn, a 10
+   degree rotation, stretching, a crop to half the area, WebP q50). Exact recovery rate per attack,
+   PSNR and SSIM, and embed/detect time at 1920x1080, for synthguard and for invisible-watermark
+   (``imwatermark``, method dwtDct, the mark Stable Diffusion ships; 64 bits, recovered means all 64
+   bits right) in the same run. The peer is skipped with a note when it is not installed (it is not
+   a project dependency).
 2. False positives: detections on unmarked crops of the photos and on marked images read with a
    wrong key (``--fp``, default 2,000; the issue's figure is 10,000), with the bound the p-value gives.
 3. Video: a generated 1080p clip marked, then H.264 CRF 28, scaled to 720p, and a 3 s excerpt;
@@ -52,11 +54,21 @@ def jpeg(image: Image.Image, quality: int) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def webp(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "WEBP", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
 def crop80(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    return crop_area(image, rng, 0.8)
+
+
+def crop_area(image: Image.Image, rng: np.random.Generator, area: float) -> Image.Image:
     width, height = image.size
-    # 80% of the area: a random aspect split between the two sides.
-    fx = float(rng.uniform(0.8, 1.0))
-    fy = 0.8 / fx
+    # ``area`` of the area: a random aspect split between the two sides.
+    fx = float(rng.uniform(area, 1.0))
+    fy = area / fx
     w, h = round(width * fx), round(height * fy)
     x = int(rng.integers(0, width - w + 1))
     y = int(rng.integers(0, height - h + 1))
@@ -87,6 +99,13 @@ ATTACKS: dict[str, Attack] = {
     "rotate +2 deg": lambda im, rng: im.rotate(2, resample=Image.Resampling.BICUBIC),
     "rotate -2 deg": lambda im, rng: im.rotate(-2, resample=Image.Resampling.BICUBIC),
     "scale 0.75 + jpeg 75": lambda im, rng: jpeg(scaled(im, 0.75), 75),
+    # Beyond the list: what re-uploads and evasions also do.
+    "+ mirrored + jpeg 75": lambda im, rng: jpeg(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 75),
+    "+ turned 90": lambda im, rng: im.transpose(Image.Transpose.ROTATE_90),
+    "+ rotate 10 deg": lambda im, rng: im.rotate(10, resample=Image.Resampling.BICUBIC),
+    "+ stretch 100x80": lambda im, rng: im.resize((im.size[0], round(im.size[1] * 0.8))),
+    "+ crop 50% area": lambda im, rng: crop_area(im, rng, 0.5),
+    "+ webp q50": lambda im, rng: webp(im, 50),
 }
 
 
