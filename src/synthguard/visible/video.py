@@ -37,7 +37,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
-from synthguard._codecs import VIDEO_ENCODERS
+from synthguard._codecs import VIDEO_ENCODERS, add_matching_video_stream
 from synthguard._io import atomic_output
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageError
 from synthguard.visible import _h264, _render
@@ -447,22 +447,6 @@ def _plan_splice(
     )
 
 
-def _configure_encoder(vout: Any, vin: Any, encoder: str) -> None:
-    ctx = vin.codec_context
-    vout.width, vout.height = ctx.width, ctx.height
-    vout.pix_fmt = ctx.pix_fmt
-    vout.time_base = vin.time_base
-    vout.codec_context.time_base = vin.time_base or Fraction(1, 90000)
-    vout.codec_context.thread_type = "AUTO"
-    if ctx.bit_rate and encoder not in ENCODER_OPTIONS:
-        vout.bit_rate = ctx.bit_rate
-    for attr in ("color_primaries", "color_trc", "colorspace", "color_range"):
-        with contextlib.suppress(AttributeError, ValueError, TypeError):
-            setattr(vout.codec_context, attr, getattr(ctx, attr))
-    if vin.sample_aspect_ratio:
-        vout.codec_context.sample_aspect_ratio = vin.sample_aspect_ratio
-
-
 def _transcode(
     inp: av.container.InputContainer,
     vin: av.video.stream.VideoStream,
@@ -495,8 +479,7 @@ def _transcode(
             vout: Any = out.add_stream_from_template(vin)
             vout.codec_context.extradata = splice.avcc
         else:
-            vout = out.add_stream(encoder, rate=rate, options=dict(ENCODER_OPTIONS.get(encoder, {})))
-            _configure_encoder(vout, vin, encoder)
+            vout = add_matching_video_stream(out, vin, encoder, rate, ENCODER_OPTIONS)
         vout.metadata.update({k: v for k, v in vin.metadata.items() if k != "rotate"})
         copies: dict[int, Any] = {}
         for stream in inp.streams:

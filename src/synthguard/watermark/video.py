@@ -34,7 +34,7 @@ import numpy.typing as npt
 from av.video.frame import PictureType
 from PIL import Image
 
-from synthguard._codecs import VIDEO_ENCODERS
+from synthguard._codecs import VIDEO_ENCODERS, add_matching_video_stream
 from synthguard._io import atomic_output
 from synthguard.config import Settings
 from synthguard.errors import CorruptMediaError, UnsupportedFormatError, UsageError
@@ -228,25 +228,11 @@ def _transcode(
     produce_id: str,
     details: dict[str, Any],
 ) -> None:
-    ctx = vin.codec_context
     embed_audio = _audio_marker()
     with av.open(fh, mode="w", format=_muxer(inp.format.name, dst)) as out:
         out.metadata.update(inp.metadata)
         rate: Fraction = vin.average_rate or vin.guessed_rate or Fraction(25)
-        vout = out.add_stream(encoder, rate=rate, options=dict(ENCODER_OPTIONS.get(encoder, {})))
-        assert isinstance(vout, av.video.stream.VideoStream)
-        vout.width, vout.height = ctx.width, ctx.height
-        vout.pix_fmt = ctx.pix_fmt
-        vout.time_base = vin.time_base
-        vout.codec_context.time_base = vin.time_base or Fraction(1, 90000)
-        vout.codec_context.thread_type = "AUTO"
-        if ctx.bit_rate and encoder not in ENCODER_OPTIONS:
-            vout.bit_rate = ctx.bit_rate
-        for attr in ("color_primaries", "color_trc", "colorspace", "color_range"):
-            with contextlib.suppress(AttributeError, ValueError, TypeError):
-                setattr(vout.codec_context, attr, getattr(ctx, attr))
-        if vin.sample_aspect_ratio:
-            vout.codec_context.sample_aspect_ratio = vin.sample_aspect_ratio
+        vout = add_matching_video_stream(out, vin, encoder, rate, ENCODER_OPTIONS)
         vout.metadata.update({k: v for k, v in vin.metadata.items() if k != "rotate"})
         copies: dict[int, Any] = {}
         audio: dict[int, _AudioTrack] = {}
