@@ -220,14 +220,20 @@ def proof_command(
             "record": record.to_json(),
             "proof": [_b64(h) for h in proof],
         }
-        if json_output:
-            _print_json(result)
-        else:
-            out.print(f"record {index} in tree of size {head.size}, root {result['root']}", markup=False)
-            for value in result["proof"]:
-                out.print(f"  {value}", markup=False)
+        heading = f"record {index} in tree of size {head.size}, root {result['root']}"
+        _print_proof(result, heading, json_output)
 
     guard(body)
+
+
+def _print_proof(result: dict[str, Any], heading: str, json_output: bool) -> None:
+    """A proof as JSON, or as a heading and one hash a line."""
+    if json_output:
+        _print_json(result)
+        return
+    out.print(heading, markup=False)
+    for value in result["proof"]:
+        out.print(f"  {value}", markup=False)
 
 
 @audit_app.command("consistency")
@@ -256,12 +262,7 @@ def consistency_command(
             "root2": _b64(second.root),
             "proof": [_b64(h) for h in proof],
         }
-        if json_output:
-            _print_json(result)
-        else:
-            out.print(f"{first.size} -> {second.size}", markup=False)
-            for value in result["proof"]:
-                out.print(f"  {value}", markup=False)
+        _print_proof(result, f"{first.size} -> {second.size}", json_output)
 
     guard(body)
 
