@@ -125,8 +125,11 @@ def test_unmarked_and_wrong_key_find_nothing(
         ("-c:v", "libx264", "-crf", "28", "-preset", "medium"),
         ("-vf", "scale=-2:360", "-c:v", "libx264", "-crf", "23"),
         ("-ss", "0.6", "-t", "3", "-c:v", "libx264", "-crf", "23"),
+        ("-vf", "hflip", "-c:v", "libx264", "-crf", "23"),
+        ("-vf", "transpose=1", "-c:v", "libx264", "-crf", "23"),
+        ("-vf", "scale=960:432", "-c:v", "libx264", "-crf", "23"),
     ],
-    ids=["h264-crf28", "scale-two-thirds", "excerpt-3s"],
+    ids=["h264-crf28", "scale-two-thirds", "excerpt-3s", "mirrored", "turned", "stretched"],
 )
 def test_survives(
     clips: tuple[Path, Path, dict[str, object]],
