@@ -10,7 +10,8 @@ Prints figures, asserts nothing. Run:  .venv/bin/python -m bench.watermark [--qu
    PSNR and SSIM, and embed/detect time at 1920x1080, for synthguard and for invisible-watermark
    (``imwatermark``, method dwtDct, the mark Stable Diffusion ships; 64 bits, recovered means all 64
    bits right) in the same run. The peer is skipped with a note when it is not installed (it is not
-   a project dependency).
+   a project dependency; ``.venv/bin/pip install --no-deps invisible-watermark PyWavelets
+   opencv-python-headless`` installs what dwtDct needs, without torch).
 2. False positives: detections on unmarked crops of the photos and on marked images read with a
    wrong key (``--fp``, default 2,000; the issue's figure is 10,000), with the bound the p-value gives.
 3. Video: a generated 1080p clip marked, then H.264 CRF 28, scaled to 720p, and a 3 s excerpt;
