@@ -128,8 +128,9 @@ def test_unmarked_and_wrong_key_find_nothing(
         ("-vf", "hflip", "-c:v", "libx264", "-crf", "23"),
         ("-vf", "transpose=1", "-c:v", "libx264", "-crf", "23"),
         ("-vf", "scale=960:432", "-c:v", "libx264", "-crf", "23"),
+        ("-vf", "rotate=5*PI/180", "-c:v", "libx264", "-crf", "23"),
     ],
-    ids=["h264-crf28", "scale-two-thirds", "excerpt-3s", "mirrored", "turned", "stretched"],
+    ids=["h264-crf28", "scale-two-thirds", "excerpt-3s", "mirrored", "turned", "stretched", "rotated-5"],
 )
 def test_survives(
     clips: tuple[Path, Path, dict[str, object]],

@@ -559,15 +559,28 @@ def _best_phase(
 
 
 def _coarse(
-    residual: Float, pilot: npt.NDArray[np.complex128], hints: Sequence[Lattice] = ()
+    residual: Float,
+    pilot: npt.NDArray[np.complex128],
+    hints: Sequence[Lattice] = (),
+    unscaled: float = 1.0,
 ) -> list[Alignment]:
     """The lattice candidates worth refining: the autocorrelation's strongest always (its estimate can
-    be a little off, which a first look with the pilot would punish), the others, and the ``hints``
-    a caller found elsewhere, only where the pilot already shows (at its best sampling phase);
-    strongest pilot first after the first."""
+    be a little off, which a first look with the pilot would punish), the others, the lattice of a
+    copy not resized (period scale ``unscaled``), and the ``hints`` a caller found elsewhere, only
+    where the pilot already shows (at its best sampling phase); strongest pilot first after the first."""
     found: list[Alignment] = []
     image = Image.fromarray(residual.astype(np.float32), mode="F")
-    lattices = [*_lattice_candidates(residual, LATTICE_CANDIDATES), *hints]
+    found_here = _lattice_candidates(residual, LATTICE_CANDIDATES)
+    # A copy not resized (the original, a crop) has the lattice ``unscaled``; one turned but not
+    # resized (a rotated video keeps its frame size) has it at the angle the autocorrelation found,
+    # which is right more often than its scale where fewer than four tiles span the short side.
+    few_tiles = min(residual.shape) < 4 * TILE * unscaled
+    turned = [
+        Lattice(unscaled, lattice.angle)
+        for lattice in found_here
+        if few_tiles and abs(lattice.angle) > 0.3 and abs(math.log(lattice.scale / unscaled)) > 0.03
+    ]
+    lattices = [*found_here, Lattice(unscaled, 0.0), *hints, *turned]
     for rank, lattice in enumerate(lattices):
         scale, angle, aspect = lattice
         folded = _fold(image, scale, angle, aspect=aspect)
@@ -605,27 +618,28 @@ def search(
 
     With two grids (small images), the coarse grid's lattices are also tried, rescaled, in the fine
     one: its autocorrelation is the clearer, the fine grid keeps more of a resized or cropped mark.
-    The lattice of an image that was not resized or turned (the original, a crop) is always a
-    candidate: its autocorrelation peak can lose to a periodic structure in the picture. Hints change
-    which alignments are decoded, never how many, so the p-value is unaffected."""
+    The lattice of an image that was not resized (``unscaled``: 1 in the embedder's grid) is always
+    a candidate: its autocorrelation peak can lose to a periodic structure in the picture. Hints
+    change which alignments are decoded, never how many, so the p-value is unaffected."""
     stop = math.log(threshold)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
-    hints: list[Lattice] = [Lattice(1.0, 0.0)]
+    hints: list[Lattice] = []
+    unscaled = 1.0
     residuals: dict[bool, Float] = {}
     for embed_grid in passes:
         residual = residuals.pop(embed_grid, None)
         if residual is None:
             residual = residual_of(embed_grid)
-        result = decide(residual, secret, tests=len(passes), hints=hints, stop_below=stop)
+        result = decide(residual, secret, tests=len(passes), hints=hints, unscaled=unscaled, stop_below=stop)
         if best.alignment is None or result.log_p < best.log_p:
             best = result
         if result.log_p < stop:
             break
         if embed_grid and False in passes:
             residuals[False] = residual_of(False)
-            ratio = residuals[False].shape[1] / residual.shape[1]
-            coarse = [Lattice(1.0, 0.0), *_lattice_candidates(residual, 2)]
-            hints = [lattice._replace(scale=lattice.scale * ratio) for lattice in coarse]
+            unscaled = residuals[False].shape[1] / residual.shape[1]
+            coarse = _lattice_candidates(residual, 2)
+            hints = [lattice._replace(scale=lattice.scale * unscaled) for lattice in coarse]
     return best
 
 
@@ -645,19 +659,21 @@ def decide(
     *,
     tests: int = 1,
     hints: Sequence[Lattice] = (),
+    unscaled: float = 1.0,
     stop_below: float = 0.0,
 ) -> PlaneResult:
     """Look for the mark of ``secret`` in a grid residual (from ``grid_residual``, maybe summed).
 
     At most ``DECODE_CANDIDATES`` alignments are decoded; the p-value always counts all of them (the
     search stops once the natural log of a p-value is under ``stop_below``, so the number actually
-    tried depends on the data), times ``tests``, the number of residuals the caller looks in."""
+    tried depends on the data), times ``tests``, the number of residuals the caller looks in.
+    ``hints`` are more lattices to try, ``unscaled`` the period scale of a copy not resized."""
     log_decodes = _LOG_DECODES + math.log(tests)
     keys = _key_material(secret)
     best = PlaneResult(bits=None, log_p=0.0, statistic=0.0, alignment=None, decoded=0)
     decoded = 0
     image = Image.fromarray(residual.astype(np.float32), mode="F")
-    for candidate in _coarse(residual, keys.pilot_spectrum, hints)[:DECODE_CANDIDATES]:
+    for candidate in _coarse(residual, keys.pilot_spectrum, hints, unscaled)[:DECODE_CANDIDATES]:
         refined = _refine(image, keys.pilot_spectrum, candidate)
         if refined is None:
             continue
