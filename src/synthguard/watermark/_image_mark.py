@@ -580,7 +580,10 @@ def _coarse(
         for lattice in found_here
         if few_tiles and abs(lattice.angle) > 0.3 and abs(math.log(lattice.scale / unscaled)) > 0.03
     ]
-    lattices = [*found_here, Lattice(unscaled, 0.0), *hints, *turned]
+    lattices: list[Lattice] = []
+    for lattice in [*found_here, Lattice(unscaled, 0.0), *hints, *turned]:
+        if not any(_same_lattice(lattice, other) for other in lattices):
+            lattices.append(lattice)
     for rank, lattice in enumerate(lattices):
         scale, angle, aspect = lattice
         folded = _fold(image, scale, angle, aspect=aspect)
@@ -600,6 +603,15 @@ def _coarse(
     if len(found) > 1 and found[1].pilot_z > found[0].pilot_z:
         found[0], found[1] = found[1], found[0]
     return found
+
+
+def _same_lattice(a: Lattice, b: Lattice) -> bool:
+    """Whether two candidates are close enough for refinement to reach one from the other."""
+    return (
+        abs(math.log(a.scale / b.scale)) < 0.005
+        and abs(a.angle - b.angle) < 0.1
+        and abs(math.log(a.aspect / b.aspect)) < 0.005
+    )
 
 
 def detect_luma(luma: Image.Image, secret: bytes, threshold: float) -> PlaneResult:
