@@ -25,7 +25,6 @@ are noisy; the shape (appends flat, proof time ~ log n, naive ~ n) is what to re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -35,13 +34,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from tests.store import postgres_schema_url
 
 from synthguard.audit import log, merkle, record_event
 from synthguard.audit.verify import verify_log
@@ -114,25 +112,6 @@ def _append_rates(url: str, appends: int, writers: int) -> tuple[float, float, f
                 and log.current_size(session) == appends + each * writers
             )
     return bare, single, concurrent, ok
-
-
-@contextlib.contextmanager
-def _postgres_schema(base_url: str) -> Iterator[str]:
-    base = make_url(base_url)
-    if base.drivername in ("postgresql", "postgres"):
-        base = base.set(drivername="postgresql+psycopg")
-    schema = f"sgbench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 # -- proofs at scale -----------------------------------------------------------------------------
@@ -293,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'ok' if ok else 'FAILED'}"
             )
             if args.postgres:
-                with _postgres_schema(args.postgres) as url:
+                with postgres_schema_url(args.postgres, "sgbench") as url:
                     bare, single, concurrent, ok = _append_rates(url, args.appends, args.writers)
                 print(
                     f"  {'PostgreSQL':<12} {bare:>10,.0f} /s {single:>10,.0f} /s {concurrent:>10,.0f} /s  "

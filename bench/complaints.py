@@ -40,13 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from tests.store import postgres_schema_url
 
 from synthguard.store import open_store
 
@@ -64,25 +62,6 @@ BODY = {
 def _sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as folder:
         yield f"sqlite:///{Path(folder) / 'bench.db'}"
-
-
-@contextlib.contextmanager
-def _postgres_url(base_url: str) -> Iterator[str]:
-    base = make_url(base_url)
-    if base.drivername in ("postgresql", "postgres"):
-        base = base.set(drivername="postgresql+psycopg")
-    schema = f"sgbench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _free_port() -> int:
@@ -202,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         with _sqlite_url() as url:
             run("sqlite", url, args.requests, args.concurrency, args.app)
     if args.postgres and not args.skip_postgres:
-        with _postgres_url(args.postgres) as url:
+        with postgres_schema_url(args.postgres, "sgbench") as url:
             run("postgresql", url, args.requests, args.concurrency, args.app)
     elif not args.skip_postgres:
         print("postgresql: skipped (give --postgres URL or set SYNTHGUARD_TEST_DATABASE_URL)")

@@ -33,10 +33,18 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store' / 'synthguard.db'}"
         return
-    base = make_url(os.environ[TEST_DATABASE_ENV])
+    with postgres_schema_url(os.environ[TEST_DATABASE_ENV]) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_schema_url(server_url: str, prefix: str = "sgtest") -> Iterator[str]:
+    """A URL of a fresh schema on the PostgreSQL server ``server_url`` (the connection's
+    ``search_path``), dropped with everything in it when the block ends (tests and benches)."""
+    base = make_url(server_url)
     if base.drivername in ("postgresql", "postgres"):
         base = base.set(drivername="postgresql+psycopg")
-    schema = f"sgtest_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
     try:
         with admin.begin() as connection:
