@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from synthguard.audit.models import AuditRecordRow
 from synthguard.config import Settings
@@ -33,6 +35,22 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """One migrated store per backend for the module (tests use distinct user refs)."""
     with migrated_store(request.param, tmp_path_factory.mktemp("disposal")) as opened:
         yield opened
+
+
+def _strike(
+    session: Session,
+    user_ref: str,
+    *,
+    kind: str = "manual",
+    reason: str = "r",
+    actor: str = "user:a",
+    settings: Settings = SETTINGS,
+    **options: Any,
+) -> disposal.StrikeOutcome:
+    """``disposal.record_strike`` with the tests' usual kind, reason, actor and policy."""
+    return disposal.record_strike(
+        session, user_ref=user_ref, kind=kind, reason=reason, actor=actor, settings=settings, **options
+    )
 
 
 def _audit_count(store: Store) -> int:
@@ -74,15 +92,14 @@ def test_policy_parses_and_refuses_bad_settings() -> None:
 
 def test_points_climb_the_ladder_and_restrictions_follow(store: Store) -> None:
     with store.session(write=True) as session:
-        first = disposal.record_strike(
+        first = _strike(
             session,
-            user_ref="u-1",
+            "u-1",
             kind="output",
             risk="A1.1",
             reason="generated illegal text",
             evidence={"review_hit_ids": [7], "sha256": "ab" * 32},
             actor="user:alice",
-            settings=SETTINGS,
             now=T0,
         )
         assert first.points == 2 and first.measure is not None
@@ -90,25 +107,23 @@ def test_points_climb_the_ladder_and_restrictions_follow(store: Store) -> None:
         assert first.measure.strike_ids == (first.strike.id,)
         restrictions = disposal.current_restrictions(session, "u-1", T0)
         assert restrictions.unrestricted and not restrictions.closed  # a warning takes nothing
-        second = disposal.record_strike(
+        second = _strike(
             session,
-            user_ref="u-1",
+            "u-1",
             kind="output",
             risk="A2.1",
             reason="again",
             actor="user:alice",
-            settings=SETTINGS,
             now=T0 + dt.timedelta(hours=1),
         )
         assert second.points == 3 and second.measure is None  # 3 points: no new step
-        third = disposal.record_strike(
+        third = _strike(
             session,
-            user_ref="u-1",
+            "u-1",
             kind="publish",
             risk="A2.2",
             reason="published it",
             actor="user:alice",
-            settings=SETTINGS,
             now=T0 + dt.timedelta(hours=2),
         )
         assert third.measure is not None and third.measure.kind is MeasureKind.RESTRICTION
@@ -125,29 +140,11 @@ def test_points_climb_the_ladder_and_restrictions_follow(store: Store) -> None:
 def test_strikes_expire_after_the_window(store: Store) -> None:
     settings = dataclasses.replace(SETTINGS, disposal_strike_window_days=10)
     with store.session(write=True) as session:
-        disposal.record_strike(
-            session,
-            user_ref="u-2",
-            kind="manual",
-            risk="A1.1",
-            reason="r",
-            actor="user:a",
-            settings=settings,
-            now=T0,
-        )
+        _strike(session, "u-2", risk="A1.1", settings=settings, now=T0)
         assert disposal.active_points(session, "u-2", now=T0 + dt.timedelta(days=9)) == 2
         assert disposal.active_points(session, "u-2", now=T0 + dt.timedelta(days=10)) == 0
         # the old warning lies outside the window too: new points start the ladder again
-        again = disposal.record_strike(
-            session,
-            user_ref="u-2",
-            kind="manual",
-            risk="A1.1",
-            reason="r",
-            actor="user:a",
-            settings=settings,
-            now=T0 + dt.timedelta(days=20),
-        )
+        again = _strike(session, "u-2", risk="A1.1", settings=settings, now=T0 + dt.timedelta(days=20))
         assert again.measure is not None and again.measure.kind is MeasureKind.WARNING
 
 
@@ -212,16 +209,7 @@ def test_clean_reviews_write_nothing(store: Store) -> None:
 def test_every_change_is_audited_once(store: Store) -> None:
     before = _audit_count(store)
     with store.session(write=True) as session:
-        outcome = disposal.record_strike(
-            session,
-            user_ref="u-6",
-            kind="manual",
-            risk="A1.1",
-            reason="r",
-            actor="user:a",
-            settings=SETTINGS,
-            now=T0,
-        )
+        outcome = _strike(session, "u-6", risk="A1.1", now=T0)
         assert outcome.measure is not None
     assert _audit_count(store) == before + 2  # the strike and the warning
     with store.session() as session:
@@ -288,17 +276,7 @@ def test_manual_measures_are_checked(store: Store) -> None:
 
 def test_appeal_is_decided_by_a_second_reviewer_and_overturning_lifts_and_voids(store: Store) -> None:
     with store.session(write=True) as session:
-        strike = disposal.record_strike(
-            session,
-            user_ref="u-7",
-            kind="manual",
-            risk="A1.6",
-            reason="r",
-            actor="user:alice",
-            settings=SETTINGS,
-            escalate=False,
-            now=T0,
-        )
+        strike = _strike(session, "u-7", risk="A1.6", actor="user:alice", escalate=False, now=T0)
         measure = disposal.impose_measure(
             session,
             user_ref="u-7",
@@ -345,16 +323,7 @@ def test_appeal_is_decided_by_a_second_reviewer_and_overturning_lifts_and_voids(
 
 def test_upheld_appeal_keeps_the_measure(store: Store) -> None:
     with store.session(write=True) as session:
-        outcome = disposal.record_strike(
-            session,
-            user_ref="u-8",
-            kind="manual",
-            risk="A1.1",
-            reason="r",
-            actor="user:alice",
-            settings=SETTINGS,
-            now=T0,
-        )
+        outcome = _strike(session, "u-8", risk="A1.1", actor="user:alice", now=T0)
         assert outcome.measure is not None and outcome.measure.actor == "system"
         appeal = disposal.file_appeal(session, outcome.measure.id, statement="s", actor="user:carol")
         decided = disposal.decide_appeal(
