@@ -6,11 +6,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from synthguard.config import Settings
@@ -53,6 +55,15 @@ def make_id(area: str = "110101", birth: str = "19900307", seq: str = "123") -> 
 
 
 # -- parsers -------------------------------------------------------------------------------------
+
+
+def _request_override(
+    session: Session, config: Settings, target: IdentityState, *, reason: str, **options: Any
+) -> identity.OverrideView:
+    """Staff ask for user ``u-1``'s identity state to be set to ``target``."""
+    return identity.request_override(
+        session, config, user_ref="u-1", target_state=target, reason=reason, actor=STAFF, **options
+    )
 
 
 def test_resident_id_accepts_well_formed_numbers_in_the_ways_people_type_them() -> None:
@@ -470,21 +481,18 @@ def test_manual_override_needs_a_second_staff_member(gov_store: Store, gov_setti
     _register(gov_store, gov_settings)
     genuine_but_unknown_area = make_id(area="990101")
     with gov_store.session(write=True) as session:
-        request = identity.request_override(
-            session, gov_settings, user_ref="u-1", target_state=IdentityState.VERIFIED,
-            reason="saw the card in person; area code is missing from the tables", actor=STAFF,
-            id_type=IdentifierType.RESIDENT_ID, number=genuine_but_unknown_area, now=NOW,
-        )  # fmt: skip
-    assert request.identifier_masked == "990101********" + genuine_but_unknown_area[-4:]
-    with gov_store.session(write=True) as session, pytest.raises(ConflictError, match="still pending"):
-        identity.request_override(
+        request = _request_override(
             session,
             gov_settings,
-            user_ref="u-1",
-            target_state=IdentityState.REJECTED,
-            reason="x",
-            actor=STAFF,
+            IdentityState.VERIFIED,
+            reason="saw the card in person; area code is missing from the tables",
+            id_type=IdentifierType.RESIDENT_ID,
+            number=genuine_but_unknown_area,
+            now=NOW,
         )
+    assert request.identifier_masked == "990101********" + genuine_but_unknown_area[-4:]
+    with gov_store.session(write=True) as session, pytest.raises(ConflictError, match="still pending"):
+        _request_override(session, gov_settings, IdentityState.REJECTED, reason="x")
     with gov_store.session(write=True) as session, pytest.raises(PermissionDeniedError, match="second"):
         identity.decide_override(session, override_id=request.id, approve=True, reason="ok", actor=STAFF)
     with gov_store.session(write=True) as session:
@@ -514,48 +522,20 @@ def test_manual_override_needs_a_second_staff_member(gov_store: Store, gov_setti
 def test_denied_override_and_override_to_rejected(gov_store: Store, gov_settings: Settings) -> None:
     _register(gov_store, gov_settings)
     with gov_store.session(write=True) as session:
-        first = identity.request_override(
-            session,
-            gov_settings,
-            user_ref="u-1",
-            target_state=IdentityState.VERIFIED,
-            reason="vip",
-            actor=STAFF,
-        )
+        first = _request_override(session, gov_settings, IdentityState.VERIFIED, reason="vip")
         identity.decide_override(
             session, override_id=first.id, approve=False, reason="no evidence", actor=OTHER_STAFF
         )
         assert identity.get_identity(session, "u-1").state == IdentityState.UNVERIFIED
-        second = identity.request_override(
-            session,
-            gov_settings,
-            user_ref="u-1",
-            target_state=IdentityState.REJECTED,
-            reason="fake",
-            actor=STAFF,
-        )
+        second = _request_override(session, gov_settings, IdentityState.REJECTED, reason="fake")
         identity.decide_override(
             session, override_id=second.id, approve=True, reason="agreed", actor=OTHER_STAFF
         )
         assert identity.get_identity(session, "u-1").state == IdentityState.REJECTED
         with pytest.raises(UsageError):
-            identity.request_override(
-                session,
-                gov_settings,
-                user_ref="u-1",
-                target_state=IdentityState.PENDING,
-                reason="x",
-                actor=STAFF,
-            )
+            _request_override(session, gov_settings, IdentityState.PENDING, reason="x")
         with pytest.raises(UsageError, match="reason"):
-            identity.request_override(
-                session,
-                gov_settings,
-                user_ref="u-1",
-                target_state=IdentityState.VERIFIED,
-                reason=" ",
-                actor=STAFF,
-            )
+            _request_override(session, gov_settings, IdentityState.VERIFIED, reason=" ")
         with pytest.raises(NotFoundError):
             identity.decide_override(session, override_id=999, approve=True, reason="x", actor=OTHER_STAFF)
 
@@ -563,14 +543,7 @@ def test_denied_override_and_override_to_rejected(gov_store: Store, gov_settings
 def test_closed_accounts_cannot_publish_or_change(gov_store: Store, gov_settings: Settings) -> None:
     _register(gov_store, gov_settings)
     with gov_store.session(write=True) as session:
-        request = identity.request_override(
-            session,
-            gov_settings,
-            user_ref="u-1",
-            target_state=IdentityState.VERIFIED,
-            reason="ok",
-            actor=STAFF,
-        )
+        request = _request_override(session, gov_settings, IdentityState.VERIFIED, reason="ok")
         identity.decide_override(
             session, override_id=request.id, approve=True, reason="ok", actor=OTHER_STAFF
         )
